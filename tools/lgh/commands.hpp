@@ -1,0 +1,15 @@
+// The lgh command-line tool: one file per subcommand, each adding itself to
+// the CLI11 app. Conventions (DESIGN.md §7): exit 0 on success, 2 on a usage
+// error (CLI11 parse errors), 1 on any other error with a single line
+// "error: ..." on stderr; outputs are written atomically, so a failed command
+// leaves no partial file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace lgh_cli {
+
+// Each registers a subcommand on `app`; the subcommand's callback does the work.
+void add_synth_command(CLI::App& app);
+
+}  // namespace lgh_cli

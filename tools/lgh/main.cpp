@@ -1,0 +1,30 @@
+#include <cstdio>
+#include <exception>
+
+#include "commands.hpp"
+#include "lgh/core/config.hpp"
+#include "lgh/core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lgh " LGH_VERSION_STRING
+               ": 3D hand pose estimation with learnable joint groups (Li, Gao, Sang, AAAI 2021)"};
+  app.name("lgh");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "lgh " LGH_VERSION_STRING);
+  lgh_cli::add_synth_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; any other parse error is a usage error (2).
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  } catch (const lgh::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
