@@ -27,6 +27,13 @@ constexpr std::array<int, kNumJoints> kParent = {
     14, 15, 16, 0,      // ring
     18, 19, 20, 0};     // little
 
+// FreiHAND (and MANO-style) order lists each finger root -> tip:
+// 0 wrist, 1-4 thumb CMC..tip, 5-8 index MCP..tip, ... Canonical joint
+// 1 + 4f + d (d = 0 at the tip) is FreiHAND joint 1 + 4f + (3 - d); the map
+// is its own inverse.
+constexpr int freihand_from_canonical(int j) { return j == 0 ? 0 : 1 + 4 * ((j - 1) / 4) + (3 - (j - 1) % 4); }
+constexpr int canonical_from_freihand(int j) { return freihand_from_canonical(j); }
+
 inline const char* joint_name(int j) {
   static const char* names[kNumJoints] = {
       "wrist",      "thumb_tip",  "thumb_ip",    "thumb_mcp",  "thumb_cmc", "index_tip", "index_dip",
