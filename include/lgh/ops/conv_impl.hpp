@@ -1,0 +1,263 @@
+// The three CPU convolution routines that conv2d and conv_transpose2d are
+// built from, on raw NCHW pointers:
+//
+//   conv_forward        y  = W * x (+ b)                 [the convolution]
+//   conv_backward_data  gx = W^T * gy                    [its adjoint in x]
+//   conv_backward_weight gW = sum_n gy[n] * im2col(x[n])^T, gb = sum gy
+//
+// A transposed convolution's forward is conv_backward_data and its backward
+// uses the other two with the roles of input and output exchanged.
+//
+// Method: im2col + GEMM over blocks of output columns, sized so that one
+// block of the column matrix stays in the L2 cache; the blocks (and, for
+// small images, output-channel ranges) are spread over the thread pool.
+// Pointwise convolutions (1x1, stride 1, no padding) skip im2col entirely.
+// All routines overwrite their outputs.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "lgh/core/parallel.hpp"
+#include "lgh/ops/gemm.hpp"
+
+namespace lgh {
+namespace ops {
+namespace detail {
+
+struct ConvGeometry {
+  int64_t N = 0, C = 0, H = 0, W = 0;  // input of the (forward) convolution
+  int64_t O = 0, KH = 0, KW = 0;       // output channels, kernel size
+  int64_t stride = 1, pad = 0;
+  int64_t OH = 0, OW = 0;              // output of the convolution
+
+  int64_t rows() const { return C * KH * KW; }  // im2col rows (K of the GEMM)
+  int64_t cols() const { return OH * OW; }      // im2col columns
+  bool pointwise() const { return KH == 1 && KW == 1 && stride == 1 && pad == 0; }
+};
+
+inline int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad) {
+  return (in + 2 * pad - k) / stride + 1;
+}
+
+// Columns per block: the block of the column matrix (rows x cols floats)
+// targets ~256 KiB, at least 32 columns, and the blocks number at least
+// `min_blocks` when the image is large enough.
+inline int64_t conv_block_cols(int64_t rows, int64_t P, int64_t min_blocks, size_t elem) {
+  int64_t pb = static_cast<int64_t>((256 * 1024) / (elem * static_cast<size_t>(std::max<int64_t>(rows, 1))));
+  pb = std::max<int64_t>(pb, 32);
+  if (min_blocks > 1) pb = std::min(pb, std::max<int64_t>(32, (P + min_blocks - 1) / min_blocks));
+  pb = std::min(pb, P);
+  if (pb > 16) pb = pb / 16 * 16;  // whole SIMD packets for the GEMM's N dimension
+  return std::max<int64_t>(pb, 1);
+}
+
+// Per-thread scratch reused across calls (no allocation in steady state).
+template <typename T>
+T* conv_scratch(size_t n) {
+  static thread_local std::vector<T> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
+// col[r, q] = x[c, oh*s - pad + ki, ow*s - pad + kj] for r = (c, ki, kj) and
+// output positions p0 + q, q in [0, p1 - p0); zero outside the image.
+template <typename T>
+void im2col_block(const T* x, const ConvGeometry& g, int64_t p0, int64_t p1, T* col) {
+  const int64_t pb = p1 - p0, s = g.stride;
+  for (int64_t c = 0; c < g.C; ++c) {
+    const T* xc = x + c * g.H * g.W;
+    for (int64_t ki = 0; ki < g.KH; ++ki) {
+      for (int64_t kj = 0; kj < g.KW; ++kj) {
+        T* dst = col + ((c * g.KH + ki) * g.KW + kj) * pb;
+        int64_t p = p0;
+        while (p < p1) {
+          const int64_t oh = p / g.OW, ow0 = p % g.OW;
+          const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
+          const int64_t ih = oh * s - g.pad + ki;
+          T* d = dst + (p - p0);
+          if (ih < 0 || ih >= g.H) {
+            std::fill(d, d + (ow1 - ow0), T(0));
+          } else {
+            const T* row = xc + ih * g.W;
+            // Valid output columns: 0 <= ow*s - pad + kj < W.
+            const int64_t lo = std::clamp<int64_t>((g.pad - kj + s - 1) / s, ow0, ow1);
+            const int64_t hi = std::clamp<int64_t>((g.W + g.pad - kj + s - 1) / s, lo, ow1);
+            std::fill(d, d + (lo - ow0), T(0));
+            if (s == 1) {
+              std::memcpy(d + (lo - ow0), row + (lo - g.pad + kj), static_cast<size_t>(hi - lo) * sizeof(T));
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) d[ow - ow0] = row[ow * s - g.pad + kj];
+            }
+            std::fill(d + (hi - ow0), d + (ow1 - ow0), T(0));
+          }
+          p += ow1 - ow0;
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of im2col_block for channels [c0, c1): gx[c, ih, iw] += col[r, q].
+// `col` holds only the rows of those channels.
+template <typename T>
+void col2im_block(const T* col, const ConvGeometry& g, int64_t c0, int64_t c1, int64_t p0, int64_t p1, T* gx) {
+  const int64_t pb = p1 - p0, s = g.stride;
+  for (int64_t c = c0; c < c1; ++c) {
+    T* xc = gx + c * g.H * g.W;
+    for (int64_t ki = 0; ki < g.KH; ++ki) {
+      for (int64_t kj = 0; kj < g.KW; ++kj) {
+        const T* src = col + (((c - c0) * g.KH + ki) * g.KW + kj) * pb;
+        int64_t p = p0;
+        while (p < p1) {
+          const int64_t oh = p / g.OW, ow0 = p % g.OW;
+          const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
+          const int64_t ih = oh * s - g.pad + ki;
+          if (ih >= 0 && ih < g.H) {
+            T* row = xc + ih * g.W;
+            const T* sp = src + (p - p0);
+            const int64_t lo = std::clamp<int64_t>((g.pad - kj + s - 1) / s, ow0, ow1);
+            const int64_t hi = std::clamp<int64_t>((g.W + g.pad - kj + s - 1) / s, lo, ow1);
+            if (s == 1) {
+              T* r = row + (lo - g.pad + kj);
+              const T* q = sp + (lo - ow0);
+              for (int64_t i = 0; i < hi - lo; ++i) r[i] += q[i];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) row[ow * s - g.pad + kj] += sp[ow - ow0];
+            }
+          }
+          p += ow1 - ow0;
+        }
+      }
+    }
+  }
+}
+
+// y[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C,KH,KW]) + bias[O] (bias may be null).
+template <typename T>
+void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
+  const int64_t P = g.cols(), K = g.rows(), HW = g.H * g.W;
+  const int threads = num_threads();
+  const int64_t pb = conv_block_cols(K, P, (threads + g.N - 1) / g.N, sizeof(T));
+  const int64_t nblocks = (P + pb - 1) / pb;
+  // Small images (few column blocks): also split the output channels.
+  int64_t ochunks = 1;
+  if (g.N * nblocks < threads) ochunks = std::min<int64_t>(threads, std::max<int64_t>(1, g.O / 32));
+  const int64_t ostep = (g.O + ochunks - 1) / ochunks;
+  const int64_t tasks = g.N * nblocks * ochunks;
+
+  parallel_tasks(static_cast<int>(tasks), [&](int t) {
+    const int64_t oc = t % ochunks, b = (t / ochunks) % nblocks, n = t / (ochunks * nblocks);
+    const int64_t o0 = oc * ostep, o1 = std::min(g.O, o0 + ostep);
+    if (o0 >= o1) return;
+    const int64_t p0 = b * pb, p1 = std::min(P, p0 + pb), cols = p1 - p0;
+    T* yb = y + (n * g.O + o0) * P + p0;
+    if (bias) {
+      for (int64_t o = o0; o < o1; ++o) std::fill(yb + (o - o0) * P, yb + (o - o0) * P + cols, bias[o]);
+    }
+    const T* wo = w + o0 * K;
+    if (g.pointwise()) {
+      gemm<T>(false, false, o1 - o0, cols, K, wo, K, x + n * g.C * HW + p0, HW, yb, P, bias != nullptr);
+    } else {
+      T* col = conv_scratch<T>(static_cast<size_t>(K * cols));
+      im2col_block(x + n * g.C * HW, g, p0, p1, col);
+      gemm<T>(false, false, o1 - o0, cols, K, wo, K, col, cols, yb, P, bias != nullptr);
+    }
+  });
+}
+
+// gx[N,C,H,W] = conv^T(gy[N,O,OH,OW], w): the gradient of conv_forward in x.
+template <typename T>
+void conv_backward_data(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
+  const int64_t P = g.cols(), K = g.rows(), HW = g.H * g.W, kk = g.KH * g.KW;
+  const int threads = num_threads();
+  if (g.pointwise()) {
+    // gx[n] (C x HW) = W^T (C x O) * gy[n] (O x HW), in independent column blocks.
+    const int64_t pb = conv_block_cols(g.O, P, (threads + g.N - 1) / g.N, sizeof(T));
+    const int64_t nblocks = (P + pb - 1) / pb;
+    parallel_tasks(static_cast<int>(g.N * nblocks), [&](int t) {
+      const int64_t n = t / nblocks, b = t % nblocks;
+      const int64_t p0 = b * pb, p1 = std::min(P, p0 + pb);
+      gemm<T>(true, false, g.C, p1 - p0, g.O, w, K, gy + n * g.O * P + p0, P, gx + n * g.C * HW + p0, HW, false);
+    });
+    return;
+  }
+  // col2im scatters into overlapping windows, so tasks own disjoint input
+  // channel ranges of one image and walk all column blocks themselves.
+  const int64_t cchunks = std::min<int64_t>(g.C, std::max<int64_t>(1, (threads + g.N - 1) / g.N));
+  const int64_t cstep = (g.C + cchunks - 1) / cchunks;
+  parallel_tasks(static_cast<int>(g.N * cchunks), [&](int t) {
+    const int64_t n = t / cchunks, cc = t % cchunks;
+    const int64_t c0 = cc * cstep, c1 = std::min(g.C, c0 + cstep);
+    if (c0 >= c1) return;
+    T* gxn = gx + n * g.C * HW;
+    std::fill(gxn + c0 * HW, gxn + c1 * HW, T(0));
+    const int64_t r0 = c0 * kk, r1 = c1 * kk;
+    const int64_t pb = conv_block_cols(r1 - r0, P, 1, sizeof(T));
+    T* col = conv_scratch<T>(static_cast<size_t>((r1 - r0) * pb));
+    for (int64_t p0 = 0; p0 < P; p0 += pb) {
+      const int64_t p1 = std::min(P, p0 + pb);
+      // Rows r0..r1 of W^T (K x O) are columns r0..r1 of W (O x K).
+      gemm<T>(true, false, r1 - r0, p1 - p0, g.O, w + r0, K, gy + n * g.O * P + p0, P, col, p1 - p0, false);
+      col2im_block(col, g, c0, c1, p0, p1, gxn);
+    }
+  });
+}
+
+// gw[O,C,KH,KW] = sum_n gy[n] * im2col(x[n])^T and gb[O] = sum gy (gb may be null).
+template <typename T>
+void conv_backward_weight(const T* x, const T* gy, T* gw, T* gb, const ConvGeometry& g) {
+  const int64_t P = g.cols(), K = g.rows(), HW = g.H * g.W;
+  const int threads = num_threads();
+  const int64_t pb = conv_block_cols(K, P, (threads + g.N - 1) / g.N, sizeof(T));
+  const int64_t nblocks = (P + pb - 1) / pb;
+  const int64_t tasks = g.N * nblocks;
+  if (tasks == 0) {
+    std::fill(gw, gw + g.O * K, T(0));
+    if (gb) std::fill(gb, gb + g.O, T(0));
+    return;
+  }
+  // Each chunk of tasks sums into its own partial gradient; chunks are reduced at the end.
+  const int64_t chunks = std::min<int64_t>(threads, tasks);
+  const int64_t per = (tasks + chunks - 1) / chunks;
+  const int64_t wsize = g.O * K;
+  std::vector<T> partial(static_cast<size_t>(std::max<int64_t>(0, chunks - 1) * (wsize + g.O)));
+
+  parallel_tasks(static_cast<int>(chunks), [&](int ch) {
+    T* w_acc = ch == 0 ? gw : partial.data() + (ch - 1) * (wsize + g.O);
+    T* b_acc = ch == 0 ? gb : w_acc + wsize;
+    std::fill(w_acc, w_acc + wsize, T(0));
+    if (b_acc) std::fill(b_acc, b_acc + g.O, T(0));
+    for (int64_t t = ch * per; t < std::min(tasks, (ch + 1) * per); ++t) {
+      const int64_t n = t / nblocks, b = t % nblocks;
+      const int64_t p0 = b * pb, p1 = std::min(P, p0 + pb), cols = p1 - p0;
+      const T* gyb = gy + n * g.O * P + p0;
+      if (g.pointwise()) {
+        gemm<T>(false, true, g.O, K, cols, gyb, P, x + n * g.C * HW + p0, HW, w_acc, K, true);
+      } else {
+        T* col = conv_scratch<T>(static_cast<size_t>(K * cols));
+        im2col_block(x + n * g.C * HW, g, p0, p1, col);
+        gemm<T>(false, true, g.O, K, cols, gyb, P, col, cols, w_acc, K, true);
+      }
+      if (b_acc) {
+        for (int64_t o = 0; o < g.O; ++o) {
+          const T* r = gyb + o * P;
+          T s = 0;
+          for (int64_t i = 0; i < cols; ++i) s += r[i];
+          b_acc[o] += s;
+        }
+      }
+    }
+  });
+  for (int64_t ch = 1; ch < chunks; ++ch) {
+    const T* w_acc = partial.data() + (ch - 1) * (wsize + g.O);
+    for (int64_t i = 0; i < wsize; ++i) gw[i] += w_acc[i];
+    if (gb)
+      for (int64_t o = 0; o < g.O; ++o) gb[o] += w_acc[wsize + o];
+  }
+}
+
+}  // namespace detail
+}  // namespace ops
+}  // namespace lgh
