@@ -105,6 +105,34 @@ TEST_CASE("conv2d thread partitions give the same result", "[ops][conv]") {
   set_num_threads(2);
 }
 
+TEST_CASE("conv backward when only some inputs require grad", "[ops][conv]") {
+  // Each combination must produce exactly the wanted gradients; the nodes
+  // save x and w only when needed, so shapes must not come from them.
+  const TensorD x0 = random_tensor({2, 3, 5, 5}, 21), w0 = random_tensor({4, 3, 3, 3}, 22), b0 = random_tensor({4}, 23);
+  const TensorD wt0 = random_tensor({3, 4, 4, 4}, 24);
+  for (int mask = 1; mask < 8; ++mask) {
+    TensorD x = x0.clone(), w = w0.clone(), b = b0.clone(), wt = wt0.clone();
+    if (mask & 1) x.set_requires_grad();
+    if (mask & 2) { w.set_requires_grad(); wt.set_requires_grad(); }
+    if (mask & 4) b.set_requires_grad();
+    TensorD y = ops::conv2d(x, w, b, 1, 1);
+    y.backward(TensorD::ones(y.shape()));
+    CHECK(x.grad().defined() == bool(mask & 1));
+    CHECK(w.grad().defined() == bool(mask & 2));
+    CHECK(b.grad().defined() == bool(mask & 4));
+    if (mask & 4) CHECK(b.grad().to_vector() == std::vector<double>(4, 50.0));  // 2 images x 5x5 outputs
+
+    TensorD x2 = x0.clone(), b2 = b0.clone();
+    if (mask & 1) x2.set_requires_grad();
+    if (mask & 4) b2.set_requires_grad();
+    TensorD yt = ops::conv_transpose2d(x2, wt, b2, 2, 1);
+    yt.backward(TensorD::ones(yt.shape()));
+    CHECK(x2.grad().defined() == bool(mask & 1));
+    CHECK(wt.grad().defined() == bool(mask & 2));
+    CHECK(b2.grad().defined() == bool(mask & 4));
+  }
+}
+
 TEST_CASE("conv argument errors name the problem", "[ops][conv]") {
   TensorF x = TensorF::zeros({1, 3, 8, 8});
   CHECK_THROWS_WITH(ops::conv2d(x, TensorF::zeros({4, 2, 3, 3})),

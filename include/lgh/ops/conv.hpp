@@ -101,12 +101,13 @@ struct Conv2dBackward : autograd::Node<T> {
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& grads) override {
     const Tensor<T> gy = grads[0].contiguous();
     Tensor<T> gx, gw, gb;
+    // Shapes come from the geometry: x and w are saved only when needed.
     if (this->needs_input_grad(0)) {
-      gx = Tensor<T>::empty(x.shape());
+      gx = Tensor<T>::empty(Shape{g.N, g.C, g.H, g.W});
       detail::conv_backward_data(gy.data(), w.data(), gx.data(), g);
     }
     if (this->needs_input_grad(1) || (has_bias && this->needs_input_grad(2))) {
-      gw = Tensor<T>::empty(w.shape());
+      gw = Tensor<T>::empty(Shape{g.O, g.C, g.KH, g.KW});
       if (has_bias) gb = Tensor<T>::empty(Shape{g.O});
       detail::conv_backward_weight(x.data(), gy.data(), gw.data(), has_bias ? gb.data() : nullptr, g);
       if (!this->needs_input_grad(1)) gw = Tensor<T>();
@@ -158,7 +159,7 @@ struct ConvTranspose2dBackward : autograd::Node<T> {
       detail::conv_forward(gy.data(), w.data(), static_cast<const T*>(nullptr), gx.data(), g);
     }
     if (this->needs_input_grad(1)) {
-      gw = Tensor<T>::empty(w.shape());
+      gw = Tensor<T>::empty(Shape{g.O, g.C, g.KH, g.KW});
       detail::conv_backward_weight(gy.data(), x.data(), gw.data(), static_cast<T*>(nullptr), g);
     }
     if (has_bias && this->needs_input_grad(2)) {
