@@ -1,0 +1,71 @@
+// Helpers shared by the data tests: fixture paths, expected values written
+// by tests/data/make_fixtures.py, and scratch directories.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <unistd.h>
+
+namespace lgh_test {
+
+inline std::string fixture(const std::string& relative) {
+  return std::string(LGH_TEST_DATA_DIR) + "/data/fixtures/" + relative;
+}
+
+inline nlohmann::json read_json(const std::string& path) {
+  std::ifstream f(path);
+  REQUIRE(f.good());
+  return nlohmann::json::parse(f);
+}
+
+// A fresh directory under the system temp dir, removed with its contents
+// when the object goes away.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& tag) {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("lgh_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  std::string str() const { return path_.string(); }
+  std::string operator/(const std::string& rel) const { return (path_ / rel).string(); }
+
+  // Copies a fixture tree into this directory and returns the copy's path.
+  std::string copy_fixture(const std::string& name) const {
+    const auto dst = path_ / name;
+    std::filesystem::copy(fixture(name), dst, std::filesystem::copy_options::recursive);
+    return dst.string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Keeps the first `keep` bytes of a file.
+inline void truncate_file(const std::string& path, size_t keep) {
+  std::filesystem::resize_file(path, keep);
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  REQUIRE(f.good());
+  f << text;
+}
+
+}  // namespace lgh_test

@@ -1,0 +1,342 @@
+#!/usr/bin/python3
+"""Writes the small dataset fixtures under tests/data/fixtures/ with Python's
+own pickle, json, scipy.io.savemat and PIL, so the C++ readers are tested on
+files that the tools used by the real datasets produce. Each fixture comes
+with an expected.json holding the values the C++ readers must return,
+computed here independently (numpy) from the dataset conventions.
+
+Run with a Python that has numpy, scipy and PIL:  python3 tests/data/make_fixtures.py
+The output is deterministic (fixed seeds), so re-running changes nothing.
+"""
+import io
+import json
+import math
+import os
+import pickle
+import shutil
+import struct
+import sys
+
+import numpy as np
+import scipy.io
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "fixtures")
+
+# Canonical order (RHD): 0 wrist, then thumb, index, middle, ring, little,
+# each tip -> MCP: joint 1 + 4f + d, d = 0 at the tip.
+
+
+def canonical_from_freihand(j):
+    return 0 if j == 0 else 1 + 4 * ((j - 1) // 4) + (3 - (j - 1) % 4)
+
+
+def stb_from_canonical(j):
+    # STB: 0 palm, then little, ring, middle, index, thumb, each MCP -> tip.
+    if j == 0:
+        return 0
+    f, d = (j - 1) // 4, (j - 1) % 4
+    return 1 + 4 * (4 - f) + (3 - d)
+
+
+def random_hand(rng, centre_mm):
+    """21 canonical joints (mm) of a plausible, non-degenerate hand."""
+    wrist = np.asarray(centre_mm, dtype=np.float64)
+    joints = np.zeros((21, 3))
+    joints[0] = wrist
+    for f in range(5):
+        angle = math.radians(-40 + 20 * f) + rng.uniform(-0.1, 0.1)
+        direction = np.array([math.sin(angle), -math.cos(angle), rng.uniform(-0.3, 0.3)])
+        direction /= np.linalg.norm(direction)
+        mcp = wrist + direction * (60 + 10 * rng.uniform())
+        for d in range(4):  # d = 3 is the MCP, d = 0 the tip
+            joints[1 + 4 * f + d] = mcp + direction * (3 - d) * (22 + 5 * rng.uniform())
+    return joints
+
+
+def project(K, xyz):
+    uvw = (K @ xyz.T).T
+    return uvw[:, :2] / uvw[:, 2:3]
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=None, separators=(",", ":"))
+        f.write("\n")
+
+
+def flat_png(path, size, colour, mode="RGB", marks=()):
+    """A flat image (compresses to a few hundred bytes) with optional
+    rectangles (x0, y0, x1, y1, value)."""
+    img = Image.new(mode, size, colour)
+    for x0, y0, x1, y1, value in marks:
+        img.paste(value, (x0, y0, x1, y1))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    img.save(path, optimize=True)
+
+
+def reset(path):
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+
+
+# ---------------------------------------------------------------------------
+# Python 2 style pickles. Python 2 is not available to write them, so this
+# emits the opcode stream cPickle (protocol 2) writes for a dict of dicts of
+# numpy arrays: str keys and the arrays' raw data as byte strings
+# (SHORT_BINSTRING / BINSTRING), globals memoised and fetched again with
+# BINGET. Python 3 then reads each stream back (encoding='latin1', the usual
+# way RHD's pickle is opened) to prove it is a valid pickle of the intended
+# values.
+
+
+class Py2Pickler:
+    def __init__(self):
+        self.out = bytearray(b"\x80\x02")
+        self.memo = {}
+        self.next_memo = 0
+
+    def _put(self, key=None):
+        i = self.next_memo
+        self.next_memo += 1
+        self.out += (b"q" + bytes([i])) if i < 256 else (b"r" + struct.pack("<I", i))
+        if key is not None:
+            self.memo[key] = i
+
+    def _get(self, key):
+        i = self.memo[key]
+        self.out += (b"h" + bytes([i])) if i < 256 else (b"j" + struct.pack("<I", i))
+
+    def str_(self, s):
+        s = s.encode("latin1") if isinstance(s, str) else bytes(s)
+        if len(s) < 256:
+            self.out += b"U" + bytes([len(s)]) + s
+        else:
+            self.out += b"T" + struct.pack("<i", len(s)) + s
+        self._put()
+
+    def int_(self, i):
+        if 0 <= i < 256:
+            self.out += b"K" + bytes([i])
+        elif 0 <= i < 65536:
+            self.out += b"M" + struct.pack("<H", i)
+        else:
+            self.out += b"J" + struct.pack("<i", i)
+
+    def global_(self, module, name):
+        key = ("global", module, name)
+        if key in self.memo:
+            self._get(key)
+        else:
+            self.out += b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+            self._put(key)
+
+    def dtype(self, dt):
+        key = ("dtype", dt.str)
+        if key in self.memo:
+            self._get(key)
+            return
+        self.global_("numpy", "dtype")
+        self.str_(dt.kind + str(dt.itemsize))
+        self.int_(0)
+        self.int_(1)
+        self.out += b"\x87"  # TUPLE3
+        self._put()
+        self.out += b"R"
+        self._put(key)
+        order = "|" if dt.itemsize == 1 else ("<" if dt.byteorder in "<=" else ">")
+        self.out += b"("
+        self.int_(3)
+        self.str_(order)
+        self.out += b"NNN"
+        self.out += b"J" + struct.pack("<i", -1) + b"J" + struct.pack("<i", -1)
+        self.int_(0)
+        self.out += b"t"
+        self._put()
+        self.out += b"b"
+
+    def array(self, a, data_len=None):
+        self.global_("numpy.core.multiarray", "_reconstruct")
+        self.global_("numpy", "ndarray")
+        self.int_(0)
+        self.out += b"\x85"
+        self._put()
+        self.str_("b")
+        self.out += b"\x87"
+        self._put()
+        self.out += b"R"
+        self._put()
+        self.out += b"("
+        self.int_(1)
+        for d in a.shape:
+            self.int_(d)
+        self.out += {0: b")", 1: b"\x85", 2: b"\x86", 3: b"\x87"}[a.ndim]
+        self._put()
+        self.dtype(a.dtype)
+        self.out += b"\x89"  # NEWFALSE: C order
+        raw = a.tobytes()
+        self.str_(raw if data_len is None else raw[:data_len])
+        self.out += b"t"
+        self._put()
+        self.out += b"b"
+
+    def value(self, v):
+        if isinstance(v, dict):
+            self.out += b"}"
+            self._put()
+            if v:
+                self.out += b"("
+                for k, x in v.items():
+                    self.value(k)
+                    self.value(x)
+                self.out += b"u"
+        elif isinstance(v, np.ndarray):
+            self.array(v)
+        elif isinstance(v, (int, np.integer)):
+            self.int_(int(v))
+        elif isinstance(v, str):
+            self.str_(v)
+        else:
+            raise TypeError(type(v))
+
+    def dumps(self, v):
+        self.value(v)
+        self.out += b"."
+        return bytes(self.out)
+
+
+def same(a, b):
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray):
+        # numpy reads big-endian data back in native order: compare kind,
+        # size and values, not the byte order.
+        return (isinstance(b, np.ndarray) and a.dtype.kind == b.dtype.kind and a.dtype.itemsize == b.dtype.itemsize
+                and a.shape == b.shape and np.array_equal(a, b))
+    if isinstance(a, (list, tuple)):
+        return type(a) == type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    return type(a) == type(b) and a == b
+
+
+def describe(a):
+    """JSON description of an array: dtype, shape and values as doubles."""
+    return {"dtype": a.dtype.kind + str(a.dtype.itemsize), "shape": list(a.shape),
+            "values": [float(x) for x in np.asarray(a, dtype=np.float64).reshape(-1)]}
+
+
+class Evil:
+    """Pickles as a call of os.system: the reader must refuse it."""
+
+    def __reduce__(self):
+        return (os.system, ("true",))
+
+
+class Evaluate:
+    def __reduce__(self):
+        return (eval, ("1+1",))
+
+
+class UserClass:
+    def __init__(self):
+        self.x = 1
+
+
+def make_pickles():
+    out = os.path.join(OUT, "pickle")
+    reset(out)
+    rng = np.random.default_rng(1)
+    content = {
+        0: {"xyz": rng.normal(size=(42, 3)).astype(np.float32),
+            "uv_vis": rng.normal(size=(42, 3)) * 100,
+            "K": np.array([[320.0, 0, 160.5], [0, 321.0, 158.25], [0, 0, 1]])},
+        7: {"xyz": rng.normal(size=(42, 3)).astype(np.float32),
+            "uv_vis": rng.normal(size=(42, 3)) * 100,
+            "K": np.eye(3)},
+        "nested": {"a": {"b": np.arange(24, dtype=np.uint8).reshape(2, 3, 4)}},
+        "fortran": np.asfortranarray(rng.normal(size=(3, 4))),
+        "big_endian": np.array([[1.5, -2.25], [3.0, 1e-3]], dtype=">f8"),
+        "int16": np.array([-32768, -1, 0, 1, 32767], dtype=np.int16),
+        "int64": np.array([-(2 ** 40), 2 ** 40], dtype=np.int64),
+        "bool": np.array([True, False, True]),
+        "scalar": np.float32(2.5),
+        "empty": np.zeros((0, 3)),
+        "ints": [0, 1, -1, 255, 256, 65535, 65536, -(2 ** 31), 2 ** 31, 2 ** 40, -(2 ** 40)],
+        "floats": (1.5, -0.25, 1e300),
+        "flags": (True, False, None),
+        "text": "h\u00e9llo",
+        "raw": b"\x00\xff",
+    }
+    expected = {"arrays": {}, "ints": content["ints"], "floats": list(content["floats"])}
+    expected["arrays"]["0/xyz"] = describe(content[0]["xyz"])
+    expected["arrays"]["0/uv_vis"] = describe(content[0]["uv_vis"])
+    expected["arrays"]["0/K"] = describe(content[0]["K"])
+    expected["arrays"]["7/xyz"] = describe(content[7]["xyz"])
+    expected["arrays"]["nested/a/b"] = describe(content["nested"]["a"]["b"])
+    for k in ("fortran", "big_endian", "int16", "int64", "bool", "empty"):
+        expected["arrays"][k] = describe(content[k])
+    expected["arrays"]["scalar"] = describe(np.asarray(content["scalar"]))
+    for proto in (2, 3, 4, 5):
+        data = pickle.dumps(content, protocol=proto)
+        assert same(pickle.loads(data), content)
+        with open(os.path.join(out, "p%d.pickle" % proto), "wb") as f:
+            f.write(data)
+
+    # RHD-like Python 2 stream (str keys, byte-string array data, BINSTRING
+    # for data of 256 bytes or more).
+    py2 = {0: {"xyz": content[0]["xyz"], "uv_vis": content[0]["uv_vis"], "K": content[0]["K"]},
+           7: {"xyz": content[7]["xyz"], "uv_vis": content[7]["uv_vis"], "K": content[7]["K"]},
+           "small": np.array([1, 2, 3], dtype=np.uint8)}
+    data = Py2Pickler().dumps(py2)
+    assert same(pickle.loads(data, encoding="latin1"), py2)
+    assert b"T" in data and b"U\x03xyz" in data
+    with open(os.path.join(out, "py2.pickle"), "wb") as f:
+        f.write(data)
+    expected["py2_small"] = describe(py2["small"])
+
+    # Arrays whose data does not match their shape: Python refuses them too.
+    bad = Py2Pickler()
+    bad.out += b"}"
+    bad._put()
+    bad.out += b"("
+    bad.str_("xyz")
+    bad.array(np.zeros((42, 3), dtype=np.float32), data_len=100)
+    bad.out += b"u."
+    bad_bytes = bytes(bad.out)
+    try:
+        pickle.loads(bad_bytes, encoding="latin1")
+        raise AssertionError("python accepted the bad-shape pickle")
+    except ValueError:
+        pass
+    with open(os.path.join(out, "bad_shape_py2.pickle"), "wb") as f:
+        f.write(bad_bytes)
+
+    # Pickles naming globals that must never be called.
+    with open(os.path.join(out, "evil_system_p2.pickle"), "wb") as f:
+        f.write(pickle.dumps({"a": Evil()}, protocol=2))
+    with open(os.path.join(out, "evil_eval_p4.pickle"), "wb") as f:
+        f.write(pickle.dumps([Evaluate()], protocol=4))
+    with open(os.path.join(out, "user_class_p4.pickle"), "wb") as f:
+        f.write(pickle.dumps({"k": UserClass()}, protocol=4))
+    # Protocol 0 (text opcodes) is not supported: the reader must say so.
+    with open(os.path.join(out, "p0.pickle"), "wb") as f:
+        f.write(pickle.dumps({"a": 1}, protocol=0))
+    # A list that contains itself, through the memo.
+    cycle = []
+    cycle.append(cycle)
+    with open(os.path.join(out, "cycle_p2.pickle"), "wb") as f:
+        f.write(pickle.dumps(cycle, protocol=2))
+    write_json(os.path.join(out, "expected.json"), expected)
+
+
+def main():
+    np.set_printoptions(precision=17)
+    make_pickles()
+    print("fixtures written to", OUT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
