@@ -1,0 +1,201 @@
+// Dense layers: linear (y = x w^T + b, PyTorch's layout) and matmul, on
+// Eigen's GEMM.
+//
+// Eigen runs single-threaded here (no OpenMP), so detail::gemm splits the
+// output into blocks of rows (or of columns, when there are few rows, as at
+// batch 1) and gives each thread its own Eigen product. Backward kernels
+// overwrite their outputs.
+#pragma once
+
+#include <Eigen/Core>
+
+#include "lgh/ops/reduce.hpp"
+
+namespace lgh {
+namespace ops {
+
+namespace detail {
+
+template <typename T>
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Below this many multiply-adds a product stays on one thread.
+constexpr int64_t kGemmParallelFlops = int64_t(1) << 18;
+
+// C[M, N] = op(A) op(B) (+ C when accumulate), all row-major and contiguous.
+// A is stored [M, K], or [K, M] when trans_a; B is [K, N], or [N, K] when trans_b.
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C,
+          bool accumulate = false) {
+  using Map = Eigen::Map<const RowMatrix<T>>;
+  const Map a(A, trans_a ? K : M, trans_a ? M : K);
+  const Map b(B, trans_b ? N : K, trans_b ? K : N);
+  Eigen::Map<RowMatrix<T>> c(C, M, N);
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (!accumulate) c.setZero();
+    return;
+  }
+  // op(A) rows [r0, r0 + rn) times op(B) columns [c0, c0 + cn).
+  auto block = [&](int64_t r0, int64_t rn, int64_t c0, int64_t cn) {
+    auto cb = c.block(r0, c0, rn, cn);
+    auto run = [&](const auto& lhs) {
+      if (trans_b) {
+        const auto rhs = b.middleRows(c0, cn).transpose();
+        if (accumulate) cb.noalias() += lhs * rhs; else cb.noalias() = lhs * rhs;
+      } else {
+        const auto rhs = b.middleCols(c0, cn);
+        if (accumulate) cb.noalias() += lhs * rhs; else cb.noalias() = lhs * rhs;
+      }
+    };
+    if (trans_a)
+      run(a.middleCols(r0, rn).transpose());
+    else
+      run(a.middleRows(r0, rn));
+  };
+  const int threads = num_threads();
+  if (threads <= 1 || M * N * K < kGemmParallelFlops) {
+    block(0, M, 0, N);
+    return;
+  }
+  // Split the longer side of C into one part per thread (at least 8 wide, so
+  // each part is still a GEMM, not a GEMV).
+  const bool by_rows = M >= N;
+  const int64_t len = by_rows ? M : N;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, len / 8));
+  const int64_t step = (len + parts - 1) / parts;
+  parallel_for(0, parts, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const int64_t s = p * step, n = std::min(step, len - s);
+      if (n <= 0) continue;
+      if (by_rows)
+        block(s, n, 0, N);
+      else
+        block(0, M, s, n);
+    }
+  });
+}
+
+}  // namespace detail
+
+// ---- linear -----------------------------------------------------------------
+
+// Forward kernel: y[R, out] = x[R, in] w^T (+ b). All contiguous; b may be
+// undefined.
+template <typename T>
+void linear_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, Tensor<T>& y) {
+  const int64_t out = w.size(0), in = w.size(1), R = x.numel() / std::max<int64_t>(1, in);
+  T* py = y.data();
+  if (b.defined()) {
+    const T* pb = b.data();
+    for (int64_t r = 0; r < R; ++r) std::copy(pb, pb + out, py + r * out);
+  }
+  detail::gemm(false, true, R, out, in, x.data(), w.data(), py, b.defined());
+}
+
+// Backward kernel: writes each of gx [R, in], gw [out, in], gb [out] that is
+// defined, from gy [R, out].
+template <typename T>
+void linear_backward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& gy, Tensor<T>& gx, Tensor<T>& gw,
+                     Tensor<T>& gb) {
+  const int64_t out = w.size(0), in = w.size(1), R = gy.numel() / std::max<int64_t>(1, out);
+  if (gx.defined()) detail::gemm(false, false, R, in, out, gy.data(), w.data(), gx.data());
+  if (gw.defined()) detail::gemm(true, false, out, in, R, gy.data(), x.data(), gw.data());
+  if (gb.defined()) detail::reduce_forward(gy.data(), int64_t(1), R, out, T(1), gb.data());
+}
+
+template <typename T>
+struct LinearBackward : autograd::Node<T> {
+  Tensor<T> x, w;  // contiguous; x saved only when w needs grad
+  Shape x_shape;
+  std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
+    Tensor<T> gx, gw, gb;
+    if (this->needs_input_grad(0)) gx = Tensor<T>::empty(x_shape, g[0].device());
+    if (this->needs_input_grad(1)) gw = Tensor<T>::empty(w.shape(), g[0].device());
+    if (this->needs_input_grad(2)) gb = Tensor<T>::empty(Shape{w.size(0)}, g[0].device());
+    linear_backward(x, w, g[0].contiguous(), gx, gw, gb);
+    return {gx, gw, gb};
+  }
+  const char* name() const override { return "LinearBackward"; }
+  void release_saved() override { x = w = Tensor<T>(); }
+};
+
+// y = x w^T + b. x: [..., in] (any leading dims); w: [out, in]; b: [out] or
+// undefined. y: [..., out].
+template <typename T>
+Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b = Tensor<T>()) {
+  const char* op = "linear";
+  detail::check_ndim(op, "w", w, 2);
+  detail::check_defined(op, "x", x);
+  const int64_t out = w.size(0), in = w.size(1);
+  LGH_CHECK(x.ndim() >= 1 && x.size(-1) == in,
+            op << ": 'x' has shape " << x.shape().str() << ", expected [..., " << in << "] to match 'w' of shape "
+               << w.shape().str());
+  if (b.defined()) detail::check_shape(op, "b", b, Shape{out});
+  detail::check_cpu<T>(op, {&x, &w, &b});
+  const Tensor<T> xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
+  Shape y_shape = x.shape();
+  y_shape[y_shape.ndim() - 1] = out;
+  Tensor<T> y = Tensor<T>::empty(y_shape, x.device());
+  linear_forward(xc, wc, bc, y);
+  if (autograd::needs_grad(x, w, b)) {
+    auto node = std::make_shared<LinearBackward<T>>();
+    node->x_shape = x.shape();
+    if (w.requires_grad()) node->x = xc.detach();
+    node->w = wc.detach();  // also gives backward the sizes
+    autograd::record<T>(node, {&x, &w, &b}, {&y});
+  }
+  return y;
+}
+
+// ---- matmul -----------------------------------------------------------------
+
+template <typename T>
+struct MatmulBackward : autograd::Node<T> {
+  Tensor<T> a, b;  // contiguous; each saved only when the other needs grad
+  int64_t M = 0, K = 0, N = 0;
+  std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
+    const Tensor<T> gc = g[0].contiguous();
+    Tensor<T> ga, gb;
+    if (this->needs_input_grad(0)) {  // ga = g b^T
+      ga = Tensor<T>::empty(Shape{M, K}, gc.device());
+      detail::gemm(false, true, M, K, N, gc.data(), b.data(), ga.data());
+    }
+    if (this->needs_input_grad(1)) {  // gb = a^T g
+      gb = Tensor<T>::empty(Shape{K, N}, gc.device());
+      detail::gemm(true, false, K, N, M, a.data(), gc.data(), gb.data());
+    }
+    return {ga, gb};
+  }
+  const char* name() const override { return "MatmulBackward"; }
+  void release_saved() override { a = b = Tensor<T>(); }
+};
+
+// a [M, K] times b [K, N].
+template <typename T>
+Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
+  const char* op = "matmul";
+  detail::check_ndim(op, "a", a, 2);
+  detail::check_ndim(op, "b", b, 2);
+  LGH_CHECK(a.size(1) == b.size(0), op << ": inner dimensions differ: 'a' has shape " << a.shape().str()
+                                       << ", 'b' has shape " << b.shape().str() << " (expected ["
+                                       << a.size(1) << ", N])");
+  detail::check_cpu<T>(op, {&a, &b});
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  const Tensor<T> ac = a.contiguous(), bc = b.contiguous();
+  Tensor<T> y = Tensor<T>::empty(Shape{M, N}, a.device());
+  detail::gemm(false, false, M, N, K, ac.data(), bc.data(), y.data());
+  if (autograd::needs_grad(a, b)) {
+    auto node = std::make_shared<MatmulBackward<T>>();
+    if (b.requires_grad()) node->a = ac.detach();
+    if (a.requires_grad()) node->b = bc.detach();
+    node->M = M;
+    node->K = K;
+    node->N = N;
+    autograd::record<T>(node, {&a, &b}, {&y});
+  }
+  return y;
+}
+
+}  // namespace ops
+}  // namespace lgh
