@@ -332,9 +332,83 @@ def make_pickles():
     write_json(os.path.join(out, "expected.json"), expected)
 
 
+def rhd_mask(i):
+    """Mask with a person region and two hands; hand i decides which wins:
+    0: right larger, 1: left larger, 2: a tie (the right hand wins)."""
+    m = np.zeros((320, 320), dtype=np.uint8)
+    m[200:300, 0:320] = 1  # person
+    left_side, right_side = [(20, 20), (40, 30), (20, 20)][i], [(30, 30), (10, 10), (20, 20)][i]
+    h, w = left_side
+    m[20:20 + h, 20:20 + w] = (2 + np.arange(h * w) % 16).reshape(h, w)
+    h, w = right_side
+    m[100:100 + h, 150:150 + w] = (18 + np.arange(h * w) % 16).reshape(h, w)
+    return m, left_side[0] * left_side[1], right_side[0] * right_side[1]
+
+
+def make_rhd():
+    out = os.path.join(OUT, "rhd")
+    reset(out)
+    rng = np.random.default_rng(2)
+    expected = {}
+    for set_name, keys in (("training", [0, 1, 2]), ("evaluation", [0, 2])):
+        anno = {}
+        exp = []
+        for n, key in enumerate(keys):
+            K = np.array([[280.0 + 10 * n, 0, 160.0 + n], [0, 282.0 + 10 * n, 158.5], [0, 0, 1]])
+            left = random_hand(rng, [-60, 10, 600])
+            right = random_hand(rng, [70, 0, 650])
+            xyz_m = (np.concatenate([left, right]) / 1000.0).astype(np.float32)
+            uv = project(K, xyz_m.astype(np.float64))
+            vis = (rng.uniform(size=42) > 0.3).astype(np.float64)
+            # The real training pickle stores float32; use float64 elsewhere
+            # to cover both.
+            dt = np.float32 if set_name == "training" else np.float64
+            anno[key] = {"xyz": xyz_m, "uv_vis": np.concatenate([uv, vis[:, None]], axis=1).astype(dt),
+                         "K": K.astype(dt)}
+            mask, n_left, n_right = rhd_mask(key)
+            is_left = n_left > n_right
+            num = "%05d" % key
+            pixel = [10 + 40 * key, 77, 99 if set_name == "training" else 155]
+            flat_png(os.path.join(out, set_name, "color", num + ".png"), (320, 320), (30, 30, 30),
+                     marks=[(0, 0, 1, 1, tuple(pixel))])
+            os.makedirs(os.path.join(out, set_name, "mask"), exist_ok=True)
+            Image.fromarray(mask, mode="L").save(os.path.join(out, set_name, "mask", num + ".png"), optimize=True)
+            base = 0 if is_left else 21
+            stored = anno[key]
+            exp.append({
+                "key": key, "id": "rhd/%s/%s" % (set_name, num), "is_left": bool(is_left),
+                "xyz_mm": (stored["xyz"][base:base + 21].astype(np.float64) * 1000.0).tolist(),
+                "uv": stored["uv_vis"][base:base + 21, :2].astype(np.float64).tolist(),
+                "visible": [bool(v == 1) for v in stored["uv_vis"][base:base + 21, 2]],
+                "K": [float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])],
+                "mask_pixels": int(n_left if is_left else n_right), "pixel00": pixel})
+        path = os.path.join(out, set_name, "anno_%s.pickle" % set_name)
+        if set_name == "training":
+            data = Py2Pickler().dumps(anno)  # as the real file: Python 2, protocol 2
+            assert same(pickle.loads(data, encoding="latin1"), anno)
+        else:
+            data = pickle.dumps(anno, protocol=4)
+        with open(path, "wb") as f:
+            f.write(data)
+        expected[set_name] = exp
+    write_json(os.path.join(out, "expected.json"), expected)
+
+    # Annotation files with a missing field and a wrong shape, to replace the
+    # good one in error tests.
+    bad = os.path.join(OUT, "rhd_bad_anno")
+    reset(bad)
+    entry = {"xyz": np.zeros((42, 3), np.float32), "uv_vis": np.zeros((42, 3), np.float32),
+             "K": np.eye(3, dtype=np.float32)}
+    with open(os.path.join(bad, "missing_K.pickle"), "wb") as f:
+        f.write(pickle.dumps({0: entry, 5: {k: v for k, v in entry.items() if k != "K"}}, protocol=2))
+    with open(os.path.join(bad, "short_xyz.pickle"), "wb") as f:
+        f.write(pickle.dumps({0: dict(entry, xyz=np.zeros((21, 3), np.float32))}, protocol=2))
+
+
 def main():
     np.set_printoptions(precision=17)
     make_pickles()
+    make_rhd()
     print("fixtures written to", OUT)
 
 
