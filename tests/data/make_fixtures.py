@@ -405,10 +405,72 @@ def make_rhd():
         f.write(pickle.dumps({0: dict(entry, xyz=np.zeros((21, 3), np.float32))}, protocol=2))
 
 
+# STB's colour -> depth extrinsics (dataset readme).
+STB_ROT = np.array([0.00531, -0.01196, 0.00301])
+STB_T = np.array([-24.0381, -0.4563, -1.2326])
+STB_SK = (607.92271, 607.88192, 314.78337, 236.42484)
+STB_BB = (822.79041, 822.79041, 318.47345, 250.31296)
+
+
+def make_stb():
+    from scipy.spatial.transform import Rotation
+    out = os.path.join(OUT, "stb")
+    reset(out)
+    R = Rotation.from_rotvec(STB_ROT).as_matrix()
+    rng = np.random.default_rng(3)
+    expected = {}
+    for seq, frames, cameras in (("B1Counting", 3, ("SK", "BB")), ("B1Random", 2, ("SK", "BB")),
+                                 ("B2Counting", 2, ("SK",))):
+        for cam in cameras:
+            fx, fy, cx, cy = STB_SK if cam == "SK" else STB_BB
+            K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
+            hand_para = np.zeros((3, 21, frames))
+            exp = []
+            for n in range(frames):
+                hand = random_hand(rng, [rng.uniform(-40, 40), rng.uniform(-30, 30), rng.uniform(450, 650)])
+                # Joint 0 is the palm centre: between wrist and middle MCP.
+                hand[0] = 0.5 * (hand[0] + hand[12])
+                # Stored in STB's order; SK labels in the depth camera frame.
+                raw = np.zeros((21, 3))
+                for j in range(21):
+                    raw[stb_from_canonical(j)] = hand[j]
+                if cam == "SK":
+                    raw = (R @ raw.T).T + STB_T
+                hand_para[:, :, n] = raw.T
+                # What the reader must return, from the stored numbers.
+                xyz = np.array([raw[stb_from_canonical(j)] for j in range(21)])
+                if cam == "SK":
+                    xyz = (R.T @ (xyz - STB_T).T).T
+                wrist = xyz[12] + 2.0 * (xyz[0] - xyz[12])
+                uv = project(K, xyz)
+                name = ("SK_color_%d" if cam == "SK" else "BB_left_%d") % n
+                pixel = [20 + 50 * n, 100 if cam == "SK" else 200, 7 + len(exp)]
+                flat_png(os.path.join(out, "images", seq, name + ".png"), (640, 480), (90, 60, 50),
+                         marks=[(0, 0, 1, 1, tuple(pixel))])
+                visible = [bool(-0.5 <= u < 639.5 and -0.5 <= v < 479.5) for u, v in uv]
+                exp.append({"id": "stb/%s/%s" % (seq, name), "xyz_mm": xyz.tolist(), "wrist_mm": wrist.tolist(),
+                            "uv": uv.tolist(), "visible": visible, "K": [fx, fy, cx, cy], "pixel00": pixel})
+            os.makedirs(os.path.join(out, "labels"), exist_ok=True)
+            scipy.io.savemat(os.path.join(out, "labels", "%s_%s.mat" % (seq, cam)), {"handPara": hand_para})
+            expected["%s_%s" % (seq, cam)] = exp
+    write_json(os.path.join(out, "expected.json"), expected)
+
+    # Label files that must be refused.
+    bad = os.path.join(OUT, "stb_bad")
+    reset(bad)
+    os.makedirs(os.path.join(bad, "labels"))
+    scipy.io.savemat(os.path.join(bad, "labels", "B1Counting_SK.mat"), {"handPara": np.zeros((2, 21, 3))})
+    scipy.io.savemat(os.path.join(bad, "labels", "B1Random_SK.mat"), {"other": np.zeros((3, 21, 3))})
+    scipy.io.savemat(os.path.join(bad, "labels", "B2Counting_SK.mat"), {"handPara": np.zeros((3, 21, 2)) * 1j})
+    with open(os.path.join(bad, "labels", "B2Random_SK.mat"), "wb") as f:
+        f.write(b"this is not a MATLAB file\n")
+
+
 def main():
     np.set_printoptions(precision=17)
     make_pickles()
     make_rhd()
+    make_stb()
     print("fixtures written to", OUT)
 
 
