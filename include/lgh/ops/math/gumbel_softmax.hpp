@@ -24,7 +24,7 @@ LGH_HOST_DEVICE inline T gumbel_from_uniform(T u) {
 // Gumbel noise of element i of a Philox stream. The uniform is the 23-bit one
 // (in [2^-24, 1 - 2^-24]) for float and double alike, so a float and a double
 // model draw the same noise; it bounds g to about [-2.8, 16.6], which cuts
-// only probability ~1e-7 off the lower tail.
+// probability ~6e-8 off each tail.
 template <typename T>
 LGH_HOST_DEVICE inline T gumbel_noise_at(const Philox& philox, uint64_t i) {
   return gumbel_from_uniform(static_cast<T>(philox.uniform(i)));
