@@ -466,11 +466,55 @@ def make_stb():
         f.write(b"this is not a MATLAB file\n")
 
 
+def make_freihand():
+    out = os.path.join(OUT, "freihand")
+    reset(out)
+    rng = np.random.default_rng(4)
+    n_ann, versions = 3, 2
+    Ks, xyzs, scales, vis = [], [], [], []
+    for a in range(n_ann):
+        K = np.array([[480.0 + 20 * a, 0, 112.0 + a], [0, 481.5 + 20 * a, 111.5 - a], [0, 0, 1]])
+        hand = random_hand(rng, [rng.uniform(-20, 20), rng.uniform(-20, 20), rng.uniform(700, 800)])
+        # Stored in FreiHAND's order (root -> tip), metres.
+        frei = np.zeros((21, 3))
+        for j in range(21):
+            frei[j if j == 0 else next(f for f in range(21) if canonical_from_freihand(f) == j)] = hand[j] / 1000.0
+        Ks.append(K.tolist())
+        xyzs.append(frei.tolist())
+        scales.append(float(np.linalg.norm(frei[9] - frei[10])))
+        vis.append([bool(v) for v in rng.uniform(size=21) > 0.2])
+    for name, obj in (("K", Ks), ("xyz", xyzs), ("scale", scales), ("vis", vis)):
+        write_json(os.path.join(out, "training_%s.json" % name), obj)
+    os.makedirs(os.path.join(out, "training", "rgb"))
+    os.makedirs(os.path.join(out, "training", "mask"))
+    expected = []
+    for i in range(n_ann * versions):
+        a = i % n_ann
+        colour = (40 + 40 * i, 200 - 30 * i, 90)
+        Image.new("RGB", (224, 224), colour).save(os.path.join(out, "training", "rgb", "%08d.jpg" % i), quality=95)
+        K = np.array(Ks[a])
+        frei = np.array(xyzs[a])
+        xyz = np.array([frei[canonical_from_freihand(j)] for j in range(21)]) * 1000.0
+        uv = project(K, xyz)
+        visible = [bool(vis[a][canonical_from_freihand(j)] and -0.5 <= uv[j][0] < 223.5 and -0.5 <= uv[j][1] < 223.5)
+                   for j in range(21)]
+        box = [8 * (a + 1), 16, 8 * (a + 1) + 40 + 8 * a, 120]  # x0, y0, x1, y1 (exclusive), 8-aligned
+        expected.append({"id": "freihand/training/%08d" % i, "annotation": a, "xyz_mm": xyz.tolist(),
+                         "uv": uv.tolist(), "visible": visible,
+                         "K": [K[0][0], K[1][1], K[0][2], K[1][2]], "colour": list(colour), "mask_box": box})
+        if i < n_ann:
+            m = Image.new("L", (224, 224), 0)
+            m.paste(255, tuple(box))
+            m.save(os.path.join(out, "training", "mask", "%08d.jpg" % i), quality=95)
+    write_json(os.path.join(out, "expected.json"), expected)
+
+
 def main():
     np.set_printoptions(precision=17)
     make_pickles()
     make_rhd()
     make_stb()
+    make_freihand()
     print("fixtures written to", OUT)
 
 
