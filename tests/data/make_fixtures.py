@@ -509,12 +509,59 @@ def make_freihand():
     write_json(os.path.join(out, "expected.json"), expected)
 
 
+DO_K = np.array([[587.45209, 0, 325], [0, 600.67456, 249], [0, 0, 1]])
+DO_RT = np.array([[0.9999, 0.0034, 0.0161, 19.0473],
+                  [-0.0033, 1.0000, -0.0079, -1.8514],
+                  [-0.0162, 0.0079, 0.9998, -4.7501]])
+
+
+def make_dexter_object():
+    out = os.path.join(OUT, "dexter_object")
+    reset(out)
+    rng = np.random.default_rng(5)
+    expected = []
+    tips = [1, 5, 9, 13, 17]  # canonical fingertips: thumb, index, middle, ring, little
+    for seq, frames, annotation, trailing in (("Grasp1", 3, "Grasp13D.txt", ";"), ("Rigid", 2, "my_Rigid3D.txt", "")):
+        lines = []
+        for n in range(frames):
+            hand = random_hand(rng, [rng.uniform(-30, 30), rng.uniform(-30, 30), rng.uniform(400, 500)])
+            # Written in the annotation frame: x and y negated.
+            raw = [[-hand[j][0], -hand[j][1], hand[j][2]] for j in tips]
+            if seq == "Grasp1" and n == 1:
+                raw[3] = [32001, 32001, 32001]  # ring fingertip not annotated
+            lines.append(";".join("%.4f, %.4f, %.4f" % tuple(p) for p in raw) + trailing)
+            image = "image_%04d.png" % (n * 7)  # any names; frames follow name order
+            pixel = [30 + 60 * n, 10 if seq == "Grasp1" else 250, 40]
+            flat_png(os.path.join(out, "data", seq, "color", image), (640, 480), (70, 70, 70),
+                     marks=[(0, 0, 1, 1, tuple(pixel))])
+            # What the reader must return, from the written text.
+            parsed = [[float(v) for v in f.split(",")] for f in lines[-1].rstrip(";").split(";")]
+            xyz = []
+            for p in parsed:
+                if 32001 in p:
+                    xyz.append(None)
+                    continue
+                q = np.array([-p[0], -p[1], p[2], 1.0])
+                xyz.append((DO_RT @ q).tolist())
+            uv = [None if p is None else project(DO_K, np.array([p]))[0].tolist() for p in xyz]
+            expected.append({"id": "dexter_object/%s/%s" % (seq, image[:-4]), "tips_xyz": xyz, "tips_uv": uv,
+                             "pixel00": pixel})
+        os.makedirs(os.path.join(out, "data", seq, "annotations"), exist_ok=True)
+        with open(os.path.join(out, "data", seq, "annotations", annotation), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    # A decoy with other values: the revised my_ file must win over it.
+    with open(os.path.join(out, "data", "Rigid", "annotations", "Rigid3D.txt"), "w") as f:
+        f.write("1, 2, 300;1, 2, 300;1, 2, 300;1, 2, 300;1, 2, 300\n" * 2)
+    write_json(os.path.join(out, "expected.json"), expected)
+
+
 def main():
     np.set_printoptions(precision=17)
     make_pickles()
     make_rhd()
     make_stb()
     make_freihand()
+    make_dexter_object()
     print("fixtures written to", OUT)
 
 
