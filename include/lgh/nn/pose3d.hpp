@@ -1,0 +1,116 @@
+// From the network's (u, v, d) to 3D joints, and the training loss.
+//
+//   Eq. (2)-(3): z_j = s0·d_j + z_root,  (x_j, y_j) = z_j·((u_j - cx)/fx, (v_j - cy)/fy)
+//   Eq. (10):    L = ‖XY - XŶ‖₁ + β‖Z - Ẑ‖₁ on joints divided by s0, β = 20
+//
+// On RHD/STB the protocol gives s0 and z_root from the ground truth. For a
+// user's image there is none: recover_root_depth() solves for z_root from the
+// 2D and relative-depth prediction and a known reference-bone length (Iqbal
+// et al., ECCV 2018).
+#pragma once
+
+#include <array>
+#include <cmath>
+
+#include "lgh/data/hand.hpp"
+#include "lgh/ops/backproject.hpp"
+#include "lgh/ops/elementwise.hpp"
+#include "lgh/ops/loss.hpp"
+#include "lgh/ops/math/backproject.hpp"
+#include "lgh/ops/shape_ops.hpp"
+
+namespace lgh {
+namespace nn {
+
+// Adult middle-finger MCP-PIP distance (the reference bone) used when the
+// hand size is unknown, in millimetres.
+constexpr double kDefaultBoneLengthMm = 42.0;
+
+// Intrinsics for an image without calibration: principal point at the centre
+// and a focal length of 1.2 × the longer side (about a 45° field of view, a
+// typical phone or webcam lens).
+inline std::array<double, 4> default_intrinsics(int width, int height) {
+  const double f = 1.2 * std::max(width, height);
+  return {f, f, 0.5 * width, 0.5 * height};
+}
+
+// Eq. (10). uvd [B,J,3] (u, v in input pixels, d in units of s0), intrinsics
+// [B,4] = (fx, fy, cx, cy) of the input crop, z_root [B] and s0 [B] in mm,
+// xyz_gt [B,J,3] in mm. Means over the batch and joints (as torch.nn.L1Loss):
+// L = mean |x̂ - x|/s0 over (b, j, x and y) + β · mean |ẑ - z|/s0 over (b, j).
+template <typename T>
+struct PoseLoss {
+  Tensor<T> total, xy, z;
+};
+
+template <typename T>
+PoseLoss<T> pose_loss(const Tensor<T>& uvd, const Tensor<T>& intrinsics, const Tensor<T>& z_root, const Tensor<T>& s0,
+                      const Tensor<T>& xyz_gt, double beta = 20.0) {
+  ops::detail::check_shape("pose_loss", "xyz_gt", xyz_gt, uvd.shape());
+  const int64_t B = uvd.size(0);
+  const Tensor<T> xyz = ops::backproject(uvd, intrinsics, z_root, s0);
+  // 1/s0 per sample, broadcast over joints and coordinates (data, not learned).
+  Tensor<T> inv = Tensor<T>::empty(Shape{B, 1, 1});
+  const Tensor<T> s0c = s0.contiguous();
+  for (int64_t b = 0; b < B; ++b) {
+    LGH_CHECK(s0c.data()[b] > T(0), "pose_loss: s0[" << b << "] = " << s0c.data()[b] << ", expected > 0");
+    inv.data()[b] = T(1) / s0c.data()[b];
+  }
+  const Tensor<T> pred = ops::mul(xyz, inv), gt = ops::mul(xyz_gt, inv);
+  PoseLoss<T> out;
+  out.xy = ops::l1_loss(ops::slice(pred, 2, 0, 2), ops::slice(gt, 2, 0, 2));
+  out.z = ops::l1_loss(ops::slice(pred, 2, 2, 3), ops::slice(gt, 2, 2, 3));
+  out.total = ops::add(out.xy, ops::mul_scalar(out.z, T(beta)));
+  return out;
+}
+
+// ---- root depth without ground truth (Iqbal et al. 2018) --------------------------
+
+struct RootRecovery {
+  double z_root = 0;     // mm
+  bool exact = true;     // false when the quadratic had no real root and its vertex was used
+};
+
+// uvd [J][3]: u, v in pixels and d, the relative depth in units of the
+// reference bone; K = (fx, fy, cx, cy). In bone units (length 1), with x̄ = (u - cx)/fx,
+// ȳ = (v - cy)/fy and z_n = z_r + d_n, the reference bone (n, m) = (12, 11)
+// must have unit length:
+//   (x̄_n z_n - x̄_m z_m)² + (ȳ_n z_n - ȳ_m z_m)² + (z_n - z_m)² = 1,
+// a quadratic A z_r² + B z_r + C = 0 with
+//   A = Δx² + Δy²,  B = 2(Δx·c_x + Δy·c_y),  C = c_x² + c_y² + (d_n - d_m)² - 1,
+//   Δx = x̄_n - x̄_m, c_x = x̄_n d_n - x̄_m d_m (same for y).
+// The larger root is the hand in front of the camera; scaling by the
+// physical bone length gives millimetres.
+inline RootRecovery recover_root_depth(const double (*uvd)[3], const std::array<double, 4>& K,
+                                       double bone_length_mm = kDefaultBoneLengthMm, int n = data::kRootJoint,
+                                       int m = data::kRefBoneChild) {
+  LGH_CHECK(bone_length_mm > 0, "recover_root_depth: bone length must be positive, got " << bone_length_mm);
+  LGH_CHECK(K[0] != 0 && K[1] != 0, "recover_root_depth: focal lengths must be non-zero");
+  const double xn = (uvd[n][0] - K[2]) / K[0], yn = (uvd[n][1] - K[3]) / K[1];
+  const double xm = (uvd[m][0] - K[2]) / K[0], ym = (uvd[m][1] - K[3]) / K[1];
+  const double dn = uvd[n][2], dm = uvd[m][2];
+  const double dx = xn - xm, dy = yn - ym;
+  const double cx = xn * dn - xm * dm, cy = yn * dn - ym * dm, cz = dn - dm;
+  const double A = dx * dx + dy * dy;
+  const double B = 2 * (dx * cx + dy * cy);
+  const double C = cx * cx + cy * cy + cz * cz - 1;
+  LGH_CHECK(A > 1e-12, "recover_root_depth: the reference bone projects to a point (joints "
+                           << n << " and " << m << " coincide in the image); its depth is undetermined");
+  RootRecovery r;
+  double disc = B * B - 4 * A * C;
+  if (disc < 0) {  // inconsistent prediction: the bone cannot reach length 1; take the closest fit
+    disc = 0;
+    r.exact = false;
+  }
+  r.z_root = (-B + std::sqrt(disc)) / (2 * A) * bone_length_mm;
+  return r;
+}
+
+// Eq. (3) for one hand, in mm: xyz[j] from uvd[j] (pixels, units of s0) and K.
+inline void backproject_hand(const double (*uvd)[3], const std::array<double, 4>& K, double z_root, double s0,
+                             int joints, double (*xyz)[3]) {
+  for (int j = 0; j < joints; ++j) math::backproject_point(uvd[j], K.data(), z_root, s0, xyz[j]);
+}
+
+}  // namespace nn
+}  // namespace lgh
