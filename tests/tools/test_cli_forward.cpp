@@ -1,0 +1,168 @@
+#include <catch2/catch.hpp>
+
+#include "cli_runner.hpp"
+#include "lgh/io/weights.hpp"
+
+using namespace lgh;
+using cli_test::run_lgh;
+
+namespace {
+
+nn::ModelConfig tiny() {
+  nn::ModelConfig c;
+  c.input_size = 64;
+  c.features = 8;
+  c.p0 = 4;
+  c.p1 = 4;
+  c.hourglass_depth = 2;
+  c.hourglass_modules = 1;
+  return c;
+}
+
+struct Files {
+  std::filesystem::path dir;
+  std::string weights, input, output;
+};
+
+Files setup(const std::string& name, int batch = 2) {
+  Files f;
+  f.dir = cli_test::scratch(name);
+  f.weights = (f.dir / "w.safetensors").string();
+  f.input = (f.dir / "in.safetensors").string();
+  f.output = (f.dir / "out.safetensors").string();
+  nn::LearnableGroupsModel<float> model(tiny(), 3);
+  {
+    autograd::NoGradGuard ng;  // a non-uniform θ, so the hard selector has work to do
+    PhiloxEngine rng(1);
+    model.selector->theta.copy_(TensorF::uniform(model.selector->theta.shape(), -1, 1, rng));
+  }
+  io::save_weights(model, f.weights, {{"lgh.tau", "0.5"}});
+  PhiloxEngine rng(2);
+  io::SafetensorsWriter w;
+  w.add("image", TensorF::uniform({batch, 3, 64, 64}, 0, 1, rng));
+  w.write(f.input);
+  return f;
+}
+
+std::string q(const std::string& s) { return "\"" + s + "\""; }
+
+}  // namespace
+
+TEST_CASE("lgh forward writes uv, depth and selector equal to the library's", "[cli][forward]") {
+  Files f = setup("forward_ok");
+  auto r = run_lgh("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " + q(f.output) +
+                       " --selector soft --threads 1",
+                   f.dir);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  io::SafetensorsReader out(f.output);
+  CHECK(out.record("uv").shape == Shape{2, 21, 2});
+  CHECK(out.record("depth").shape == Shape{2, 21});
+  CHECK(out.record("selector").shape == Shape{21, 3});
+  CHECK(out.metadata().at("lgh.tau") == std::to_string(0.5));  // τ from the weights' metadata
+
+  // The same computation through the library.
+  auto model = io::load_model<float>(f.weights);
+  model->eval();
+  nn::SelectorOptions opt;
+  opt.mode = nn::SelectorMode::Soft;
+  opt.temperature = 0.5;
+  autograd::NoGradGuard ng;
+  const auto ref = model->forward(io::SafetensorsReader(f.input).load<float>("image"), opt);
+  CHECK(out.load<float>("uv").to_vector() == ref.uv().to_vector());
+  CHECK(out.load<float>("depth").to_vector() == ref.depth().contiguous().to_vector());
+  CHECK(out.load<float>("selector").to_vector() == ref.selector.to_vector());
+}
+
+TEST_CASE("lgh forward: hard selector is one-hot, sample is reproducible per seed", "[cli][forward]") {
+  Files f = setup("forward_modes", 1);
+  REQUIRE(run_lgh("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " + q(f.output), f.dir).exit_code == 0);
+  for (float v : io::SafetensorsReader(f.output).load<float>("selector").to_vector()) CHECK((v == 0.f || v == 1.f));
+  const std::string a = (f.dir / "a.safetensors").string(), b = (f.dir / "b.safetensors").string(),
+                    c = (f.dir / "c.safetensors").string();
+  const std::string base = "forward --weights " + q(f.weights) + " --input " + q(f.input) + " --selector sample --tau 2 ";
+  REQUIRE(run_lgh(base + "--seed 5 --output " + q(a), f.dir).exit_code == 0);
+  REQUIRE(run_lgh(base + "--seed 5 --output " + q(b), f.dir).exit_code == 0);
+  REQUIRE(run_lgh(base + "--seed 6 --output " + q(c), f.dir).exit_code == 0);
+  const auto sa = io::SafetensorsReader(a).load<float>("selector").to_vector();
+  CHECK(sa == io::SafetensorsReader(b).load<float>("selector").to_vector());
+  CHECK(sa != io::SafetensorsReader(c).load<float>("selector").to_vector());
+}
+
+TEST_CASE("lgh forward: bad input exits 1 with one error line and no output file", "[cli][forward]") {
+  Files f = setup("forward_bad");
+  auto expect_error = [&](const std::string& args, const std::string& message) {
+    INFO(args);
+    auto r = run_lgh(args, f.dir);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.rfind("error: ", 0) == 0);
+    CHECK(cli_test::line_count(r.err) == 1);
+    CHECK_THAT(r.err, Catch::Contains(message));
+    CHECK_FALSE(std::filesystem::exists(f.output));
+  };
+  // Wrong image size for the model.
+  {
+    io::SafetensorsWriter w;
+    w.add("image", TensorF::zeros({1, 3, 32, 32}));
+    w.write((f.dir / "small.safetensors").string());
+  }
+  expect_error("forward --weights " + q(f.weights) + " --input " + q((f.dir / "small.safetensors").string()) +
+                   " --output " + q(f.output),
+               "expected [B,3,64,64]");
+  // No 'image' tensor.
+  {
+    io::SafetensorsWriter w;
+    w.add("picture", TensorF::zeros({1, 3, 64, 64}));
+    w.write((f.dir / "noimage.safetensors").string());
+  }
+  expect_error("forward --weights " + q(f.weights) + " --input " + q((f.dir / "noimage.safetensors").string()) +
+                   " --output " + q(f.output),
+               "no tensor 'image'");
+  // Weights that are not a safetensors file.
+  {
+    std::ofstream bad((f.dir / "junk.safetensors").string());
+    bad << "this is not a weights file";
+  }
+  expect_error("forward --weights " + q((f.dir / "junk.safetensors").string()) + " --input " + q(f.input) +
+                   " --output " + q(f.output),
+               "junk.safetensors");
+  // Input passed as weights: the tensors do not fit a model.
+  expect_error("forward --weights " + q(f.input) + " --input " + q(f.input) + " --output " + q(f.output), "in.safetensors");
+  // Output directory missing.
+  {
+    auto r = run_lgh("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " +
+                         q((f.dir / "no/such/dir/out.safetensors").string()),
+                     f.dir);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.rfind("error: ", 0) == 0);
+  }
+  // CUDA is not available for the model in this version.
+  expect_error("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " + q(f.output) + " --device cuda",
+               "--device cuda");
+}
+
+TEST_CASE("lgh forward: usage errors exit 2", "[cli][forward]") {
+  Files f = setup("forward_usage");
+  CHECK(run_lgh("forward --input " + q(f.input) + " --output " + q(f.output), f.dir).exit_code == 2);  // --weights missing
+  CHECK(run_lgh("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " + q(f.output) +
+                    " --selector argmax",
+                f.dir)
+            .exit_code == 2);
+  CHECK(run_lgh("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " + q(f.output) + " --tau -1",
+                f.dir)
+            .exit_code == 2);
+  CHECK(run_lgh("forward --weights " + q((f.dir / "missing.safetensors").string()) + " --input " + q(f.input) +
+                    " --output " + q(f.output),
+                f.dir)
+            .exit_code == 2);
+  CHECK(run_lgh("frobnicate", f.dir).exit_code == 2);
+  CHECK(run_lgh("", f.dir).exit_code == 2);  // a subcommand is required
+  auto h = run_lgh("--help", f.dir);
+  CHECK(h.exit_code == 0);
+  CHECK_THAT(h.out, Catch::Contains("forward"));
+  auto fh = run_lgh("forward --help", f.dir);
+  CHECK(fh.exit_code == 0);
+  for (const char* flag : {"--weights", "--input", "--output", "--selector", "--tau", "--seed", "--device"})
+    CHECK_THAT(fh.out, Catch::Contains(flag));
+  CHECK_FALSE(std::filesystem::exists(f.output));
+}
