@@ -46,7 +46,7 @@ class Hourglass : public Module<T> {
 // Residual 128->F), the hourglass, then 2 Residual(F->F), features
 // T = ReLU(BN(conv1x1 F->F)) and heatmaps H0 = conv1x1 F->J (at S/4).
 template <typename T>
-class Backbone : public Module<T> {
+class Backbone : public FoldingModule<T> {
  public:
   Backbone(int64_t features, int64_t joints, int hourglass_depth, int hourglass_modules, PhiloxEngine& rng) {
     stem_conv = this->register_module(names::kStemConv, std::make_shared<Conv2d<T>>(3, 64, 7, 2, 3, rng));
@@ -60,6 +60,8 @@ class Backbone : public Module<T> {
     feature_conv = this->register_module(names::kFeatureConv, std::make_shared<Conv2d<T>>(features, features, 1, 1, 0, rng));
     feature_bn = this->register_module(names::kFeatureBn, std::make_shared<BatchNorm2d<T>>(features));
     heatmap_conv = this->register_module(names::kHeatmapConv, std::make_shared<Conv2d<T>>(features, joints, 1, 1, 0, rng));
+    stem_fold_ = &this->fold(stem_conv, stem_bn);
+    feature_fold_ = &this->fold(feature_conv, feature_bn);
   }
 
   struct Output {
@@ -68,13 +70,25 @@ class Backbone : public Module<T> {
   };
 
   Output forward(const Tensor<T>& image) {
-    Tensor<T> x = ops::relu(stem_bn->forward(stem_conv->forward(image)));
+    const bool fast = inference_mode(*this);
+    Tensor<T> x;
+    if (fast) {
+      const auto f = stem_fold_->get();
+      x = ops::conv2d_inference(image, f.weight, f.bias, 2, 3, true);
+    } else {
+      x = ops::relu(stem_bn->forward(stem_conv->forward(image)));
+    }
     x = r1->forward(x);
     x = ops::max_pool2d(x, 2, 2);
     x = r5->forward(r4->forward(x));
     x = head->forward(hourglass->forward(x));
     Output out;
-    out.features = ops::relu(feature_bn->forward(feature_conv->forward(x)));
+    if (fast) {
+      const auto f = feature_fold_->get();
+      out.features = ops::conv2d_inference(x, f.weight, f.bias, 1, 0, true);
+    } else {
+      out.features = ops::relu(feature_bn->forward(feature_conv->forward(x)));
+    }
     out.heatmaps = heatmap_conv->forward(out.features);
     return out;
   }
@@ -84,6 +98,9 @@ class Backbone : public Module<T> {
   std::shared_ptr<Residual<T>> r1, r4, r5;
   std::shared_ptr<Hourglass<T>> hourglass;
   std::shared_ptr<ResidualSeq<T>> head;
+
+ private:
+  ConvBnFold<T, Conv2d<T>>*stem_fold_, *feature_fold_;
 };
 
 }  // namespace nn

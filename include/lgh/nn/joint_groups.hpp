@@ -208,6 +208,13 @@ class GroupHead : public Module<T> {
 
   // [B,P1,H,W] -> [B,J,3] (u, v, d) at heatmap resolution.
   Tensor<T> forward(const Tensor<T>& features) {
+    if (inference_mode(*this)) {
+      const Tensor<T> h = ops::conv2d_inference(
+          ops::conv2d_inference(features, heat_a->weight, heat_a->bias, 1, 1, true), heat_b->weight, heat_b->bias, 1, 1, false);
+      const Tensor<T> d = ops::conv2d_inference(
+          ops::conv2d_inference(features, depth_a->weight, depth_a->bias, 1, 1, true), depth_b->weight, depth_b->bias, 1, 1, false);
+      return soft_argmax->forward(h, d);
+    }
     const Tensor<T> h = heat_b->forward(ops::relu(heat_a->forward(features)));
     const Tensor<T> d = depth_b->forward(ops::relu(depth_a->forward(features)));
     return soft_argmax->forward(h, d);

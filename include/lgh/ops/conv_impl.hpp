@@ -134,9 +134,37 @@ void col2im_block(const T* col, const ConvGeometry& g, int64_t c0, int64_t c1, i
   }
 }
 
-// y[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C,KH,KW]) + bias[O] (bias may be null).
+// What happens to each output block right after its GEMM, while it is still
+// in cache (inference): y = relu?(y); y += residual; y = relu?(y).
 template <typename T>
-void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g) {
+struct ConvEpilogue {
+  bool relu = false;                 // ReLU on conv + bias
+  const T* residual = nullptr;       // then add a tensor shaped like y
+  bool relu_after_residual = false;  // then ReLU again
+
+  bool active() const { return relu || residual || relu_after_residual; }
+
+  // Rows o0..o1 of image n, columns p0..p0+cols, of y (row stride P).
+  void apply(T* yb, int64_t n, int64_t O, int64_t o0, int64_t o1, int64_t P, int64_t p0, int64_t cols) const {
+    for (int64_t o = o0; o < o1; ++o) {
+      T* row = yb + (o - o0) * P;
+      const T* res = residual ? residual + (n * O + o) * P + p0 : nullptr;
+      for (int64_t i = 0; i < cols; ++i) {
+        T v = row[i];
+        if (relu) v = v > T(0) ? v : T(0);
+        if (res) v += res[i];
+        if (relu_after_residual) v = v > T(0) ? v : T(0);
+        row[i] = v;
+      }
+    }
+  }
+};
+
+// y[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C,KH,KW]) + bias[O] (bias may be null),
+// then the epilogue.
+template <typename T>
+void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g,
+                  const ConvEpilogue<T>& epilogue = {}) {
   const int64_t P = g.cols(), K = g.rows(), HW = g.H * g.W;
   const int threads = num_threads();
   const int64_t pb = conv_block_cols(K, P, (threads + g.N - 1) / g.N, sizeof(T));
@@ -164,6 +192,7 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometr
       im2col_block(x + n * g.C * HW, g, p0, p1, col);
       gemm<T>(false, false, o1 - o0, cols, K, wo, K, col, cols, yb, P, bias != nullptr);
     }
+    if (epilogue.active()) epilogue.apply(yb, n, g.O, o0, o1, P, p0, cols);
   });
 }
 
