@@ -37,10 +37,55 @@ inline bool pool_takes(T v, T m) {
   return v > m || std::isnan(v);
 }
 
+// The 2x2 / stride 2 window of the model over one plane, unrolled and
+// branch-free (selects, not jumps: random data would mispredict every
+// comparison), so that the compiler vectorises it. Comparisons follow the
+// row-major order of the window, so ties keep the first element. Without
+// `ip` only the values are computed.
+template <typename T>
+void max_pool2x2_plane(const T* LGH_RESTRICT xp, int64_t W, int64_t Ho, int64_t Wo, T* LGH_RESTRICT yp,
+                       int64_t* LGH_RESTRICT ip) {
+  for (int64_t oh = 0; oh < Ho; ++oh) {
+    const T* r0 = xp + 2 * oh * W;
+    const T* r1 = r0 + W;
+    T* y = yp + oh * Wo;
+    if (ip) {
+      int64_t* id = ip + oh * Wo;
+      const int64_t base = 2 * oh * W;
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+        T m = a;
+        int64_t k = 0;
+        bool t = (b > m) | (b != b);  // b != b: NaN wins, as in PyTorch
+        m = t ? b : m;
+        k = t ? 1 : k;
+        t = (c > m) | (c != c);
+        m = t ? c : m;
+        k = t ? W : k;
+        t = (d > m) | (d != d);
+        m = t ? d : m;
+        k = t ? W + 1 : k;
+        y[ow] = m;
+        id[ow] = base + 2 * ow + k;
+      }
+    } else {
+      for (int64_t ow = 0; ow < Wo; ++ow) {
+        const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+        T m = a;
+        m = ((b > m) | (b != b)) ? b : m;
+        m = ((c > m) | (c != c)) ? c : m;
+        m = ((d > m) | (d != d)) ? d : m;
+        y[ow] = m;
+      }
+    }
+  }
+}
+
 }  // namespace detail
 
-// Forward kernel. x: contiguous [N, C, H, W]; y, indices: contiguous
-// [N, C, Ho, Wo] (written).
+// Forward kernel. x: contiguous [N, C, H, W]; y: contiguous [N, C, Ho, Wo]
+// (written); indices: the same shape (written), or undefined when only the
+// values are wanted (inference).
 template <typename T>
 void max_pool2d_forward(const Tensor<T>& x, int64_t kernel, int64_t stride, int64_t padding, Tensor<T>& y,
                         Tensor<int64_t>& indices) {
@@ -48,30 +93,15 @@ void max_pool2d_forward(const Tensor<T>& x, int64_t kernel, int64_t stride, int6
   const int64_t Ho = y.size(2), Wo = y.size(3);
   const T* px = x.data();
   T* py = y.data();
-  int64_t* pi = indices.data();
+  int64_t* pi = indices.defined() ? indices.data() : nullptr;
   const bool fast = kernel == 2 && stride == 2 && padding == 0;
   parallel_for(0, planes, detail::pool_plane_grain(H * W), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
       const T* xp = px + p * H * W;
       T* yp = py + p * Ho * Wo;
-      int64_t* ip = pi + p * Ho * Wo;
+      int64_t* ip = pi ? pi + p * Ho * Wo : nullptr;
       if (fast) {
-        // The 2x2 / stride 2 window of the model, unrolled; order of the
-        // comparisons = row-major order of the window, so ties keep the first.
-        for (int64_t oh = 0; oh < Ho; ++oh) {
-          const T* r0 = xp + 2 * oh * W;
-          const T* r1 = r0 + W;
-          for (int64_t ow = 0; ow < Wo; ++ow) {
-            const int64_t w0 = 2 * ow;
-            T m = r0[w0];
-            int64_t idx = 2 * oh * W + w0;
-            if (detail::pool_takes(r0[w0 + 1], m)) { m = r0[w0 + 1]; idx = 2 * oh * W + w0 + 1; }
-            if (detail::pool_takes(r1[w0], m)) { m = r1[w0]; idx = (2 * oh + 1) * W + w0; }
-            if (detail::pool_takes(r1[w0 + 1], m)) { m = r1[w0 + 1]; idx = (2 * oh + 1) * W + w0 + 1; }
-            yp[oh * Wo + ow] = m;
-            ip[oh * Wo + ow] = idx;
-          }
-        }
+        detail::max_pool2x2_plane(xp, W, Ho, Wo, yp, ip);
         continue;
       }
       for (int64_t oh = 0; oh < Ho; ++oh) {
@@ -91,7 +121,7 @@ void max_pool2d_forward(const Tensor<T>& x, int64_t kernel, int64_t stride, int6
               }
             }
           yp[oh * Wo + ow] = m;
-          ip[oh * Wo + ow] = idx;
+          if (ip) ip[oh * Wo + ow] = idx;
         }
       }
     }
@@ -131,15 +161,14 @@ struct MaxPool2dBackward : autograd::Node<T> {
   void release_saved() override { indices = Tensor<int64_t>(); }
 };
 
-// y = max_pool2d(x) and the argmax of each output (flat h * W + w within its
-// input plane). x: [N, C, H, W]; square kernel, stride and padding
-// (padding <= kernel / 2, as PyTorch; padded positions never win).
+namespace detail {
+
 template <typename T>
-std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_with_indices(const Tensor<T>& x, int64_t kernel = 2,
-                                                              int64_t stride = 2, int64_t padding = 0) {
+std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_impl(const Tensor<T>& x, int64_t kernel, int64_t stride,
+                                                      int64_t padding, bool want_indices) {
   const char* op = "max_pool2d";
-  detail::check_ndim(op, "x", x, 4);
-  detail::check_cpu<T>(op, {&x});
+  check_ndim(op, "x", x, 4);
+  check_cpu<T>(op, {&x});
   LGH_CHECK(kernel >= 1 && stride >= 1, op << ": kernel and stride must be >= 1, got kernel " << kernel
                                            << ", stride " << stride);
   LGH_CHECK(padding >= 0 && 2 * padding <= kernel,
@@ -148,13 +177,16 @@ std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_with_indices(const Tensor<T>& x
   LGH_CHECK(H + 2 * padding >= kernel && W + 2 * padding >= kernel,
             op << ": input of shape " << x.shape().str() << " is smaller than the kernel " << kernel
                << " (padding " << padding << ")");
-  const Shape out_shape{x.size(0), x.size(1), detail::pool_out_size(H, kernel, stride, padding),
-                        detail::pool_out_size(W, kernel, stride, padding)};
+  const Shape out_shape{x.size(0), x.size(1), pool_out_size(H, kernel, stride, padding),
+                        pool_out_size(W, kernel, stride, padding)};
+  const bool record = autograd::needs_grad(x);
   const Tensor<T> xc = x.contiguous();
   Tensor<T> y = Tensor<T>::empty(out_shape, x.device());
-  Tensor<int64_t> indices = Tensor<int64_t>::empty(out_shape, x.device());
+  // The argmax is needed by backward or by the caller; inference skips it.
+  Tensor<int64_t> indices;
+  if (record || want_indices) indices = Tensor<int64_t>::empty(out_shape, x.device());
   max_pool2d_forward(xc, kernel, stride, padding, y, indices);
-  if (autograd::needs_grad(x)) {
+  if (record) {
     auto node = std::make_shared<MaxPool2dBackward<T>>();
     node->indices = indices;
     node->input_shape = x.shape();
@@ -163,9 +195,20 @@ std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_with_indices(const Tensor<T>& x
   return {y, indices};
 }
 
+}  // namespace detail
+
+// y = max_pool2d(x) and the argmax of each output (flat h * W + w within its
+// input plane). x: [N, C, H, W]; square kernel, stride and padding
+// (padding <= kernel / 2, as PyTorch; padded positions never win).
+template <typename T>
+std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_with_indices(const Tensor<T>& x, int64_t kernel = 2,
+                                                              int64_t stride = 2, int64_t padding = 0) {
+  return detail::max_pool2d_impl(x, kernel, stride, padding, true);
+}
+
 template <typename T>
 Tensor<T> max_pool2d(const Tensor<T>& x, int64_t kernel = 2, int64_t stride = 2, int64_t padding = 0) {
-  return max_pool2d_with_indices(x, kernel, stride, padding).first;
+  return detail::max_pool2d_impl(x, kernel, stride, padding, false).first;
 }
 
 // Forward kernel of upsample_nearest2x. x: contiguous [N, C, H, W]; y:
