@@ -108,7 +108,6 @@ TEST_CASE("batch_norm2d: running statistics and modes", "[ops][batchnorm]") {
   // Training with undefined running statistics normalises with the batch's.
   TensorD yn = ops::batch_norm2d(x, TensorD(), TensorD(), TensorD(), TensorD(), true);
   CHECK(max_abs_diff(yn.to_vector(), y.to_vector()) == 0.0);
-
 }
 
 TEST_CASE("batch_norm2d: strided per-channel tensors", "[ops][batchnorm]") {
