@@ -12,5 +12,6 @@ namespace lgh_cli {
 // Each registers a subcommand on `app`; the subcommand's callback does the work.
 void add_synth_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace lgh_cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "lgh " LGH_VERSION_STRING);
   lgh_cli::add_forward_command(app);
+  lgh_cli::add_bench_command(app);
   lgh_cli::add_synth_command(app);
 
   try {

@@ -237,7 +237,7 @@ void rebind(const Tensor<T>& t, const std::shared_ptr<Storage>& storage, int64_t
 
 template <typename T>
 FlatParameters<T> flatten(Module<T>& module) {
-  const auto params = module.named_parameters();
+  auto params = module.named_parameters();
   FlatParameters<T> flat;
   int64_t total = 0;
   for (int g = 0; g < kNumParamGroups; ++g) {
@@ -252,7 +252,7 @@ FlatParameters<T> flatten(Module<T>& module) {
   flat.grads = Tensor<T>::zeros(Shape{total}, device);
   int64_t offset = 0;
   for (int g = 0; g < kNumParamGroups; ++g) {
-    for (const auto& p : params) {
+    for (auto& p : params) {
       if (!p.trainable || static_cast<int>(p.group) != g) continue;
       const int64_t n = p.tensor.numel();
       Tensor<T> dst = flat.values.detach().narrow(0, offset, offset + n);
