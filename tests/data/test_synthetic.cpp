@@ -583,3 +583,24 @@ TEST_CASE("synthetic: writes FreiHAND's layout", "[data][synthetic]") {
   CHECK_FALSE(fs::exists(dir / "other"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("synthetic: sensor noise has the requested spread and no bias", "[data][synthetic]") {
+  for (const float sigma : {2.f, 6.f}) {
+    Image img(128, 128, 3, 128);
+    add_sensor_noise(img, sigma, 99);
+    double sum = 0, sum2 = 0;
+    for (const uint8_t v : img.pixels) {
+      sum += v - 128.0;
+      sum2 += (v - 128.0) * (v - 128.0);
+    }
+    const double n = static_cast<double>(img.pixels.size()), mean = sum / n;
+    CHECK(std::abs(mean) < 0.05);
+    CHECK(std::sqrt(sum2 / n - mean * mean) == Approx(sigma).epsilon(0.05));
+  }
+  Image a(8, 8, 3, 100), b(8, 8, 3, 100);
+  add_sensor_noise(a, 0.f, 1);
+  CHECK(a.pixels == b.pixels);  // sigma 0: untouched
+  add_sensor_noise(a, 3.f, 1);
+  add_sensor_noise(b, 3.f, 2);
+  CHECK(a.pixels != b.pixels);  // the seed matters
+}

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "cli_common.hpp"
 #include "commands.hpp"
-#include "lgh/core/parallel.hpp"
 #include "lgh/data/synthetic.hpp"
 
 namespace lgh_cli {
@@ -41,7 +41,7 @@ void run_synth(const SynthOptions& o) {
   // Every flag is checked by CLI11 before this runs; the directory is
   // checked (and created) before any sample is generated.
   lgh::data::prepare_freihand_dir(o.out);
-  if (o.threads > 0) lgh::set_num_threads(o.threads);
+  apply_threads(o.threads);
 
   lgh::data::SyntheticConfig cfg;
   cfg.image_size = o.size;
@@ -82,9 +82,10 @@ void add_synth_command(CLI::App& app) {
   cmd->add_option("--out", opt->out, "Output directory (created if missing)")->required();
   cmd->add_option("--count", opt->count, "Number of samples")->required()->check(CLI::Range(int64_t{1}, int64_t{100000000}));
   cmd->add_option("--size", opt->size, "Image side in pixels")->check(image_size_validator())->capture_default_str();
-  cmd->add_option("--seed", opt->seed, "Random seed; sample i depends only on (seed, i)")->capture_default_str();
-  cmd->add_option("--threads", opt->threads, "Worker threads (default: LGH_NUM_THREADS or all cores)")
-      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--seed", opt->seed, "Random seed; sample i depends only on (seed, i)")
+      ->check(CLI::NonNegativeNumber)  // an unsigned parse alone would wrap -1 around
+      ->capture_default_str();
+  add_threads_option(cmd, opt->threads);
   cmd->add_flag("--quiet", opt->quiet, "No progress report on stderr");
   cmd->callback([opt] { run_synth(*opt); });
 }

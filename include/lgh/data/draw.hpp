@@ -22,6 +22,7 @@ namespace data {
 struct Rgb {
   uint8_t r = 0, g = 0, b = 0;
   bool operator==(const Rgb& o) const { return r == o.r && g == o.g && b == o.b; }
+  bool operator!=(const Rgb& o) const { return !(*this == o); }
 };
 
 // Skeleton colours: thumb red, index orange, middle green, ring blue,

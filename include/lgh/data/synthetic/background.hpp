@@ -169,15 +169,23 @@ inline Image make_background(BackgroundKind kind, PhiloxEngine& rng, int W, int 
 }
 
 // Adds zero-mean noise of standard deviation about `sigma` grey levels to
-// every channel (a triangular distribution: the sum of two uniforms).
+// every channel: triangular (the sum of two 8-bit uniforms), from a
+// xorshift sequence seeded by `seed` -- a hash per value would cost more than
+// the rest of the post-processing.
 inline void add_sensor_noise(Image& img, float sigma, uint32_t seed) {
   if (sigma <= 0.f) return;
-  const float amp = sigma * 2.449f;  // the sum of two U(-a/2, a/2) has sd a/sqrt(6)
-  for (size_t i = 0; i < img.pixels.size(); ++i) {
-    const uint32_t h = detail::hash32(static_cast<uint32_t>(i) ^ seed);
-    const float n = ((h & 0xFFFF) + (h >> 16)) * (1.f / 65536.f) - 1.f;  // in (-1, 1), triangular
-    const float v = img.pixels[i] + amp * n;
-    img.pixels[i] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, v + 0.5f)));
+  // (a + b) / 256 - 1 with a, b uniform on 0..255 has s.d. ~ 0.408.
+  const float amp = sigma / 0.408f / 256.f;
+  uint32_t x = detail::hash32(seed) | 1u;
+  const auto noise = [amp](uint32_t bits) { return amp * (static_cast<float>((bits & 0xFF) + ((bits >> 8) & 0xFF)) - 255.f); };
+  const size_t n = img.pixels.size();
+  for (size_t i = 0; i < n; i += 2) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    const float n0 = noise(x), n1 = noise(x >> 16);
+    img.pixels[i] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, img.pixels[i] + n0 + 0.5f)));
+    if (i + 1 < n) img.pixels[i + 1] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, img.pixels[i + 1] + n1 + 0.5f)));
   }
 }
 
