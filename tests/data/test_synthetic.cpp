@@ -274,7 +274,12 @@ TEST_CASE("synthetic: the hand is framed in view", "[data][synthetic]") {
   const SyntheticHands ds(cfg);
   int inside = 0, total = 0;
   for (int i = 0; i < 60; ++i) {
-    const HandSample s = ds.get(i);
+    SyntheticInfo info;
+    const HandSample s = ds.generate(i, &info);
+    // No closer than min_distance_mm, and never a wider view than fov_max_deg.
+    for (int j = 0; j < kNumJoints; ++j) CHECK(s.xyz[j][2] - info.model.joint_radius(j) > 0.97 * cfg.min_distance_mm);
+    const double fov = 2 * std::atan(0.5 * cfg.image_size / s.K.fy) / kDeg;
+    CHECK(fov <= cfg.fov_max_deg + 1e-9);
     double u0 = 1e9, u1 = -1e9, v0 = 1e9, v1 = -1e9;
     for (int j = 0; j < kNumJoints; ++j) {
       const bool in = s.uv[j][0] >= -0.5 && s.uv[j][0] < cfg.image_size - 0.5 && s.uv[j][1] >= -0.5 &&

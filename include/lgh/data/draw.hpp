@@ -123,8 +123,8 @@ inline void draw_rect(Image& img, double x0, double y0, double x1, double y1, co
 }
 
 struct SkeletonStyle {
-  double line_width = 0;  // 0: about 1/100 of the image side, at least 1
-  double joint_radius = 0;  // 0: about 1/70 of the image side, at least 1.5
+  double line_width = 0;    // 0: about 1/128 of the image side, at least 1
+  double joint_radius = 0;  // 0: about 1/90 of the image side, at least 1.5
   bool show_hidden = true;  // draw occluded joints as hollow rings (else skip them)
   float hidden_bone_alpha = 0.45f;  // bones with a hidden end are drawn fainter
 };
@@ -135,8 +135,8 @@ inline void draw_skeleton(Image& img, const std::array<std::array<double, 2>, kN
                           const std::array<bool, kNumJoints>& visible, const SkeletonStyle& style = {}) {
   detail::check_drawable(img, "draw_skeleton");
   const double side = std::min(img.width, img.height);
-  const double lw = style.line_width > 0 ? style.line_width : std::max(1.0, side / 100);
-  const double jr = style.joint_radius > 0 ? style.joint_radius : std::max(1.5, side / 70);
+  const double lw = style.line_width > 0 ? style.line_width : std::max(1.0, side / 128);
+  const double jr = style.joint_radius > 0 ? style.joint_radius : std::max(1.5, side / 90);
   for (int j = 1; j < kNumJoints; ++j) {
     const int p = kParent[j];
     Rgb c = finger_colour((j - 1) / 4);

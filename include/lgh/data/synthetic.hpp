@@ -10,7 +10,9 @@
 // FreiHAND's file layout). docs/synthetic.md describes the model.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -41,6 +43,7 @@ struct SyntheticConfig {
   // defaults give a ready crop, as the loader would cut from a photo.
   double fov_min_deg = 12, fov_max_deg = 60;
   double fill_min = 0.6, fill_max = 0.9;
+  double min_distance_mm = 250;  // nearest joint to the camera (narrows the field of view if needed)
   double principal_jitter = 0.03;  // principal point offset, fraction of the image size
 
   double p_palm_facing = 0.5;   // otherwise a uniformly random rotation
@@ -65,6 +68,7 @@ struct SyntheticConfig {
                                                                                  << fov_max_deg);
     LGH_CHECK(fill_min > 0 && fill_min <= fill_max && fill_max <= 1,
               "SyntheticConfig: need 0 < fill_min <= fill_max <= 1, got " << fill_min << ", " << fill_max);
+    LGH_CHECK(min_distance_mm >= 0, "SyntheticConfig: min_distance_mm must be >= 0, got " << min_distance_mm);
     LGH_CHECK(principal_jitter >= 0 && principal_jitter < 0.5, "SyntheticConfig: principal_jitter must be in [0, 0.5)");
     for (const double p : {p_palm_facing, p_forearm, p_occluder, pose.p_blend, pose.p_uniform})
       LGH_CHECK(p >= 0 && p <= 1, "SyntheticConfig: probabilities must lie in [0, 1], got " << p);
@@ -139,6 +143,19 @@ class SyntheticHands : public Dataset {
     const double room = 0.5 * S * (1 - fill);  // how far the box centre may move and stay in view
     const double cu = 0.5 * (S - 1) + rng.uniform(-room, room), cv = 0.5 * (S - 1) + rng.uniform(-room, room);
     frame_hand(I.placement, I.model, sk, cam, fill, cu, cv);
+    // A wide lens would put the hand a hand's length from the camera, with
+    // a perspective no hand dataset shows: narrow the view (longer focal
+    // length, same framing) until the nearest joint is min_distance_mm away.
+    for (int it = 0; it < 4; ++it) {
+      double z_near = 1e300;
+      for (int j = 0; j < kNumJoints; ++j)
+        z_near = std::min(z_near, I.placement.apply(sk.joint[j]).z() - I.model.joint_radius(j));
+      if (z_near >= cfg_.min_distance_mm) break;
+      const double k = 1.02 * cfg_.min_distance_mm / std::max(z_near, 1.0);
+      cam.K.fx *= k;
+      cam.K.fy *= k;
+      frame_hand(I.placement, I.model, sk, cam, fill, cu, cv);
+    }
 
     rng.set_position(kLookStream);
     const SkinTone skin = random_skin(rng);

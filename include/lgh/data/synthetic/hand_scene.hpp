@@ -49,7 +49,7 @@ inline SkinTone random_skin(PhiloxEngine& rng) {
   const Rgbf pink{0.95f, 0.72f, 0.66f};
   for (int c = 0; c < 3; ++c) {
     s.palm[c] = s.dorsal[c] + (0.15f + 0.45f * darkness) * (pink[c] - s.dorsal[c]);
-    s.nail[c] = s.dorsal[c] + (0.45f + 0.3f * darkness) * (Rgbf{0.96f, 0.86f, 0.84f}[c] - s.dorsal[c]);
+    s.nail[c] = s.dorsal[c] + (0.25f + 0.2f * darkness) * (Rgbf{0.96f, 0.86f, 0.84f}[c] - s.dorsal[c]);
   }
   return s;
 }
@@ -72,7 +72,7 @@ struct HandSceneOptions {
   bool forearm = true;
   // The forearm is cut short where it would come closer to the camera than
   // this fraction of the wrist's depth (it would otherwise fill the view).
-  double forearm_min_depth_fraction = 0.6;
+  double forearm_min_depth_fraction = 0.8;
 };
 
 // Adds the hand's primitives to `scene`. Joints come from forward
@@ -116,9 +116,12 @@ inline std::array<Vec3, kNumJoints> add_hand(Scene& scene, const HandModel& m, c
       if (k > 0) scene.add_sphere(p[k], 1.06 * a.radius[k], skin_id, pad);  // knuckle
     }
     if (f == Thumb) scene.add_sphere(p[0], a.radius[0], skin_id, palmar);  // thenar
-    // Nail: a flat cap on the back of the distal phalanx.
+    // Nail: a capsule just under the skin of the back of the distal
+    // phalanx, so that only a thin plate of it breaks the surface.
     const double r = a.radius[3];
-    scene.add_sphere(tip_centre - tip_frame.col(2) * (0.45 * r) - tip_frame.col(1) * (0.3 * r), 0.62 * r, nail_id);
+    const Vec3 back = -tip_frame.col(2) * (0.4 * r);
+    scene.add_round_cone(tip_centre + back - tip_frame.col(1) * (0.9 * r), 0.66 * r,
+                         tip_centre + back - tip_frame.col(1) * (0.1 * r), 0.66 * r, nail_id);
   }
 
   if (opt.forearm) {
@@ -179,7 +182,8 @@ inline void frame_hand(Placement& place, const HandModel& m, const HandSkeleton&
 }
 
 struct OccluderOptions {
-  double min_size = 0.08, max_size = 0.35;  // relative to the hand's length
+  double min_size = 0.08, max_size = 0.25;  // relative to the hand's length
+  double nearest = 0.7;  // nearest depth, relative to the hand's front (limits the magnification)
 };
 
 // Adds an occluder (ball, stick or card) somewhere between the camera and
@@ -227,7 +231,7 @@ inline bool add_occluder(Scene& scene, PhiloxEngine& rng, const std::array<Vec3,
     depth_extent += 1.5 * m.scale;
   }
   const double z_hi = hand_front - depth_extent - 3.0 * m.scale;
-  const double z_lo = std::max(0.55 * hand_front + depth_extent, Rasterizer::kNear + depth_extent + 10);
+  const double z_lo = std::max(opt.nearest * hand_front + depth_extent, Rasterizer::kNear + depth_extent + 10);
   if (z_hi <= z_lo) return false;
   const double z = rng.uniform(z_lo, z_hi);
   const Vec3& P = J[target];
