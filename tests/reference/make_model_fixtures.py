@@ -99,7 +99,8 @@ def make_inputs(cfg, seed, batch=BATCH):
     s0 = f32(uniform((batch,), 30.0, 45.0))
     root_xy = uniform((batch, 2), -50.0, 50.0)
     rel = torch.randn((batch, J, 3), generator=g, dtype=torch.float64) * torch.tensor([1.5, 1.5, 1.0])
-    rel[:, 12] = 0.0  # joint 12 (middle MCP) is the root
+    if J > 12:
+        rel[:, 12] = 0.0  # joint 12 (middle MCP) is the root
     xyz = torch.cat([root_xy, z_root.view(-1, 1)], 1).view(batch, 1, 3) + s0.view(-1, 1, 1) * rel
     fx = uniform((batch,), 0.9, 1.1) * S * z_root / (9.0 * s0)
     fy = fx * uniform((batch,), 0.98, 1.02)
