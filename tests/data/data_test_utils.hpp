@@ -13,6 +13,8 @@
 #include <string>
 #include <unistd.h>
 
+#include "lgh/data/image.hpp"
+
 namespace lgh_test {
 
 inline std::string fixture(const std::string& relative) {
@@ -60,6 +62,13 @@ class ScratchDir {
 // Keeps the first `keep` bytes of a file.
 inline void truncate_file(const std::string& path, size_t keep) {
   std::filesystem::resize_file(path, keep);
+}
+
+// Writes `img` as PNG data under any name (readers detect the format from
+// the content), so tests can put a mis-sized image where a JPEG belongs.
+inline void write_png_to(const std::string& path, const lgh::data::Image& img) {
+  lgh::data::write_image(path + ".tmp.png", img);
+  std::filesystem::rename(path + ".tmp.png", path);
 }
 
 inline void write_text(const std::string& path, const std::string& text) {

@@ -72,7 +72,7 @@ TEST_CASE("FreiHAND reports bad annotation files and images", "[data][freihand]"
     FreiHandDataset ds(root);
     std::filesystem::remove(root + "/training/rgb/00000004.jpg");
     lgh_test::write_text(root + "/training/rgb/00000001.jpg", "not a jpeg");
-    write_image(root + "/training/rgb/00000002.jpg", Image(100, 224, 3, 0));
+    lgh_test::write_png_to(root + "/training/rgb/00000002.jpg", Image(100, 224, 3, 0));
     std::filesystem::remove(root + "/training/mask/00000000.jpg");
     CHECK_THROWS_WITH(ds.get(4), Catch::Contains("freihand/training/00000004") && Catch::Contains("missing"));
     CHECK_THROWS_WITH(ds.get(1), Catch::Contains("freihand/training/00000001") && Catch::Contains("cannot read"));
