@@ -232,6 +232,17 @@ inline void warp_bilinear(const Image& src, const Affine2& to_original, int size
         const int x0 = static_cast<int>(std::floor(px)), y0 = static_cast<int>(std::floor(py));
         const float fx = static_cast<float>(px - x0), fy = static_cast<float>(py - y0);
         const float w[4] = {(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy};
+        if (x0 >= 0 && y0 >= 0 && x0 + 1 < W && y0 + 1 < H) {
+          // Interior: all four neighbours exist (the common case).
+          const uint8_t* p00 = src.pixels.data() + (static_cast<size_t>(y0) * W + x0) * C;
+          const uint8_t* p10 = p00 + static_cast<size_t>(W) * C;
+          for (int ch = 0; ch < 3; ++ch)
+            acc[ch] = w[0] * p00[ch] + w[1] * p00[C + ch] + w[2] * p10[ch] + w[3] * p10[C + ch];
+          chw[o] = acc[0] * kInv255;
+          chw[plane + o] = acc[1] * kInv255;
+          chw[2 * plane + o] = acc[2] * kInv255;
+          continue;
+        }
         const int xs[4] = {x0, x0 + 1, x0, x0 + 1}, ys[4] = {y0, y0, y0 + 1, y0 + 1};
         for (int t = 0; t < 4; ++t) {
           if (xs[t] < 0 || ys[t] < 0 || xs[t] >= W || ys[t] >= H || w[t] == 0.0f) continue;
