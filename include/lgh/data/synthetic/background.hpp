@@ -125,9 +125,14 @@ inline Image make_background(BackgroundKind kind, PhiloxEngine& rng, int W, int 
           if (cell >= 2.f) detail::add_value_noise(field, W, H, cell, w, seed + 0x9E3779B9u * octave);
         for (float& f : field) f = (f - 0.1f) * 1.2f;
       }
+      // The field picks a colour off a 1024-step ramp from c0 to c1.
+      constexpr int kSteps = 1024;
+      std::vector<uint8_t> ramp(3 * kSteps);
+      for (int k = 0; k < kSteps; ++k)
+        for (int c = 0; c < 3; ++c) ramp[3 * k + c] = detail::to_byte(c0[c] + (k / float(kSteps - 1)) * (c1[c] - c0[c]));
       for (size_t i = 0; i < field.size(); ++i) {
-        const float f = std::min(1.f, std::max(0.f, field[i]));
-        for (int c = 0; c < 3; ++c) img.pixels[3 * i + c] = detail::to_byte(c0[c] + f * (c1[c] - c0[c]));
+        const int k = static_cast<int>(std::min(1.f, std::max(0.f, field[i])) * (kSteps - 1) + 0.5f);
+        std::copy(&ramp[3 * k], &ramp[3 * k] + 3, &img.pixels[3 * i]);
       }
       break;
     }
@@ -154,13 +159,15 @@ inline Image make_background(BackgroundKind kind, PhiloxEngine& rng, int W, int 
       const float period = static_cast<float>(S * rng.uniform(0.03, 0.25));
       const bool checker = rng.below(3) == 0;
       const float ca = static_cast<float>(std::cos(a)) / period, sa = static_cast<float>(std::sin(a)) / period;
+      const uint8_t colour[2][3] = {{detail::to_byte(c0[0]), detail::to_byte(c0[1]), detail::to_byte(c0[2])},
+                                    {detail::to_byte(c1[0]), detail::to_byte(c1[1]), detail::to_byte(c1[2])}};
+      // Offset so the stripe coordinates stay positive: truncation is floor.
+      const float offset = 2.f * S / period + 2.f;
       for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x) {
-          const float s = ca * x + sa * y, t = -sa * x + ca * y;
-          const int parity = static_cast<int>(std::floor(s)) + (checker ? static_cast<int>(std::floor(t)) : 0);
-          const Rgbf& c = (parity & 1) ? c1 : c0;
-          uint8_t* p = img.at(x, y);
-          for (int k = 0; k < 3; ++k) p[k] = detail::to_byte(c[k]);
+          const float s = ca * x + sa * y + offset, t = -sa * x + ca * y + offset;
+          const int parity = static_cast<int>(s) + (checker ? static_cast<int>(t) : 0);
+          std::copy(colour[parity & 1], colour[parity & 1] + 3, img.at(x, y));
         }
       break;
     }
@@ -169,23 +176,26 @@ inline Image make_background(BackgroundKind kind, PhiloxEngine& rng, int W, int 
 }
 
 // Adds zero-mean noise of standard deviation about `sigma` grey levels to
-// every channel: triangular (the sum of two 8-bit uniforms), from a
-// xorshift sequence seeded by `seed` -- a hash per value would cost more than
-// the rest of the post-processing.
+// every channel. The noise values (triangular: the sum of two uniforms,
+// rounded to whole grey levels) come from a table of 8192 drawn from
+// `seed`; each row reads it from its own random offset. A hash per value
+// would cost more than the rest of the post-processing, and no pattern of a
+// table this size survives the random offsets visibly.
 inline void add_sensor_noise(Image& img, float sigma, uint32_t seed) {
-  if (sigma <= 0.f) return;
-  // (a + b) / 256 - 1 with a, b uniform on 0..255 has s.d. ~ 0.408.
-  const float amp = sigma / 0.408f / 256.f;
-  uint32_t x = detail::hash32(seed) | 1u;
-  const auto noise = [amp](uint32_t bits) { return amp * (static_cast<float>((bits & 0xFF) + ((bits >> 8) & 0xFF)) - 255.f); };
-  const size_t n = img.pixels.size();
-  for (size_t i = 0; i < n; i += 2) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    const float n0 = noise(x), n1 = noise(x >> 16);
-    img.pixels[i] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, img.pixels[i] + n0 + 0.5f)));
-    if (i + 1 < n) img.pixels[i + 1] = static_cast<uint8_t>(std::min(255.f, std::max(0.f, img.pixels[i + 1] + n1 + 0.5f)));
+  if (sigma <= 0.f || img.empty()) return;
+  constexpr int kTable = 8192;
+  const float amp = sigma / 0.408f;  // (u1 + u2 - 1), u uniform on (0, 1), has s.d. 0.408
+  const int row = img.width * img.channels;
+  std::vector<int16_t> table(static_cast<size_t>(kTable + row));
+  for (size_t i = 0; i < table.size(); ++i) {
+    const uint32_t h = detail::hash32(static_cast<uint32_t>(i) * 0x9E3779B9u ^ seed);
+    const float n = ((h & 0xFFFF) + (h >> 16)) * (1.f / 65536.f) - 1.f;
+    table[i] = static_cast<int16_t>(std::lround(amp * n));
+  }
+  for (int y = 0; y < img.height; ++y) {
+    const int16_t* t = &table[detail::hash32(static_cast<uint32_t>(y) ^ ~seed) % kTable];
+    uint8_t* p = &img.pixels[static_cast<size_t>(y) * row];
+    for (int i = 0; i < row; ++i) p[i] = static_cast<uint8_t>(std::min(255, std::max(0, p[i] + t[i])));
   }
 }
 
