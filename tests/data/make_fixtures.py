@@ -76,6 +76,14 @@ def flat_png(path, size, colour, mode="RGB", marks=()):
     img.save(path, optimize=True)
 
 
+def savemat(path, variables):
+    """scipy.io.savemat with a fixed header text (scipy stamps the creation
+    time into the first 116 bytes), so the fixtures are reproducible."""
+    scipy.io.savemat(path, variables)
+    with open(path, "r+b") as f:
+        f.write(b"MATLAB 5.0 MAT-file, written by tests/data/make_fixtures.py".ljust(116, b" "))
+
+
 def reset(path):
     if os.path.exists(path):
         shutil.rmtree(path)
@@ -451,7 +459,7 @@ def make_stb():
                 exp.append({"id": "stb/%s/%s" % (seq, name), "xyz_mm": xyz.tolist(), "wrist_mm": wrist.tolist(),
                             "uv": uv.tolist(), "visible": visible, "K": [fx, fy, cx, cy], "pixel00": pixel})
             os.makedirs(os.path.join(out, "labels"), exist_ok=True)
-            scipy.io.savemat(os.path.join(out, "labels", "%s_%s.mat" % (seq, cam)), {"handPara": hand_para})
+            savemat(os.path.join(out, "labels", "%s_%s.mat" % (seq, cam)), {"handPara": hand_para})
             expected["%s_%s" % (seq, cam)] = exp
     write_json(os.path.join(out, "expected.json"), expected)
 
@@ -459,9 +467,9 @@ def make_stb():
     bad = os.path.join(OUT, "stb_bad")
     reset(bad)
     os.makedirs(os.path.join(bad, "labels"))
-    scipy.io.savemat(os.path.join(bad, "labels", "B1Counting_SK.mat"), {"handPara": np.zeros((2, 21, 3))})
-    scipy.io.savemat(os.path.join(bad, "labels", "B1Random_SK.mat"), {"other": np.zeros((3, 21, 3))})
-    scipy.io.savemat(os.path.join(bad, "labels", "B2Counting_SK.mat"), {"handPara": np.zeros((3, 21, 2)) * 1j})
+    savemat(os.path.join(bad, "labels", "B1Counting_SK.mat"), {"handPara": np.zeros((2, 21, 3))})
+    savemat(os.path.join(bad, "labels", "B1Random_SK.mat"), {"other": np.zeros((3, 21, 3))})
+    savemat(os.path.join(bad, "labels", "B2Counting_SK.mat"), {"handPara": np.zeros((3, 21, 2)) * 1j})
     with open(os.path.join(bad, "labels", "B2Random_SK.mat"), "wb") as f:
         f.write(b"this is not a MATLAB file\n")
 
