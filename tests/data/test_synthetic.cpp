@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "lgh/core/parallel.hpp"
+#include "lgh/data/freihand.hpp"
 #include "lgh/data/synthetic.hpp"
 
 using namespace lgh;
@@ -608,4 +609,32 @@ TEST_CASE("synthetic: sensor noise has the requested spread and no bias", "[data
   add_sensor_noise(a, 3.f, 1);
   add_sensor_noise(b, 3.f, 2);
   CHECK(a.pixels != b.pixels);  // the seed matters
+}
+
+TEST_CASE("synthetic: the FreiHAND reader reads the written layout back", "[data][synthetic]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("lgh_test_freihand_rt_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  SyntheticConfig cfg = small_config(22, 64);
+  cfg.count = 6;
+  const SyntheticHands ds(cfg);
+  write_freihand_layout(ds, 6, dir.string());
+  FreiHandOptions opt;
+  opt.image_size = 64;
+  const FreiHandDataset back(dir.string(), opt);
+  REQUIRE(back.size() == 6);
+  REQUIRE(back.has_masks());
+  for (int i = 0; i < 6; ++i) {
+    const HandSample a = ds.get(i), b = back.get(i);
+    for (int j = 0; j < kNumJoints; ++j) {
+      for (int c = 0; c < 3; ++c) CHECK(b.xyz[j][c] == Approx(a.xyz[j][c]).epsilon(1e-12));
+      for (int c = 0; c < 2; ++c) CHECK(b.uv[j][c] == Approx(a.uv[j][c]).margin(1e-6));
+      CHECK(b.visible[j] == a.visible[j]);
+    }
+    CHECK(b.K.fx == a.K.fx);
+    size_t agree = 0;
+    for (size_t p = 0; p < a.mask.pixels.size(); ++p) agree += a.mask.pixels[p] == b.mask.pixels[p];
+    CHECK(agree >= a.mask.pixels.size() * 97 / 100);
+  }
+  fs::remove_all(dir);
 }
