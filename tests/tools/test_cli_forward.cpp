@@ -166,3 +166,30 @@ TEST_CASE("lgh forward: usage errors exit 2", "[cli][forward]") {
     CHECK_THAT(fh.out, Catch::Contains(flag));
   CHECK_FALSE(std::filesystem::exists(f.output));
 }
+
+// `lgh forward` on `paper` weights dumped by the PyTorch statement with no
+// metadata (run by ctest after tests/reference/dump_model_case.py).
+TEST_CASE("lgh forward runs paper weights dumped from PyTorch without metadata", "[.live][cli][forward]") {
+  const char* dir = std::getenv("LGH_PAPER_CASE_DIR");
+  REQUIRE(dir != nullptr);
+  const std::string d(dir);
+  const auto scratch = cli_test::scratch("forward_paper");
+  const std::string out = (scratch / "out.safetensors").string();
+  auto r = run_lgh("forward --weights " + q(d + "/weights.safetensors") + " --input " + q(d + "/case.safetensors") +
+                       " --output " + q(out),
+                   scratch);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  io::SafetensorsReader got(out), ref(d + "/case.safetensors");
+  for (const char* name : {"uv", "depth", "selector"}) {
+    const auto a = got.load<double>(name).to_vector(), b = ref.load<double>(std::string("eval_hard.") + name).to_vector();
+    REQUIRE(a.size() == b.size());
+    double err = 0, scale = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      err = std::max(err, std::fabs(a[i] - b[i]));
+      scale = std::max(scale, std::fabs(b[i]));
+    }
+    INFO(name << ": error " << err << " of max " << scale);
+    CHECK(err <= 1e-4 * scale);
+  }
+}

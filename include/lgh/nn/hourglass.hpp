@@ -43,7 +43,7 @@ class Hourglass : public Module<T> {
 };
 
 // Stem (conv7x7 s2 + BN + ReLU, Residual 64->128, maxpool, Residual 128->128,
-// Residual 128->F), the hourglass, then 2 Residual(F->F), features
+// Residual 128->F), the hourglass, then `modules` Residual(F->F), features
 // T = ReLU(BN(conv1x1 F->F)) and heatmaps H0 = conv1x1 F->J (at S/4).
 template <typename T>
 class Backbone : public FoldingModule<T> {
@@ -56,7 +56,9 @@ class Backbone : public FoldingModule<T> {
     r5 = this->register_module(names::kStemResiduals[2], std::make_shared<Residual<T>>(128, features, rng));
     hourglass = this->register_module(names::kHourglass,
                                       std::make_shared<Hourglass<T>>(hourglass_depth, features, hourglass_modules, rng));
-    head = this->register_module(names::kHeadResiduals, std::make_shared<ResidualSeq<T>>(features, 2, rng));
+    // As many as the modules per hourglass level (2 in the paper), like the
+    // reference code these key names come from.
+    head = this->register_module(names::kHeadResiduals, std::make_shared<ResidualSeq<T>>(features, hourglass_modules, rng));
     feature_conv = this->register_module(names::kFeatureConv, std::make_shared<Conv2d<T>>(features, features, 1, 1, 0, rng));
     feature_bn = this->register_module(names::kFeatureBn, std::make_shared<BatchNorm2d<T>>(features));
     heatmap_conv = this->register_module(names::kHeatmapConv, std::make_shared<Conv2d<T>>(features, joints, 1, 1, 0, rng));
