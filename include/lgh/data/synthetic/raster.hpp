@@ -189,7 +189,9 @@ inline Box sphere_box(const Vec3& c, double r, const Intrinsics& K) {
 
 }  // namespace detail
 
-// A scene prepared for one camera: render it, or ask what a ray sees.
+// A scene prepared for one camera: render it, or ask what a ray sees. It
+// keeps a reference to the scene's materials: the scene must outlive it.
+// All methods are const and may run concurrently.
 class Rasterizer {
  public:
   // Primitives closer to the camera plane than this (mm) are refused: the
