@@ -27,18 +27,42 @@ struct GradSlot {
   bool owned = false;  // true once the engine allocated it (then safe to add into)
 };
 
+// a + b into a new buffer (one pass), for the first sum of a gradient the
+// engine does not own yet.
+template <typename T>
+Tensor<T> sum_into_new(const Tensor<T>& a, const Tensor<T>& b) {
+  if (!(a.device().is_cpu() && a.is_contiguous() && b.is_contiguous())) {
+    Tensor<T> out = a.clone();
+    out.add_(b);
+    return out;
+  }
+  Tensor<T> out = Tensor<T>::empty(a.shape(), a.device());
+  const T* pa = a.data();
+  const T* pb = b.data();
+  T* po = out.data();
+  parallel_for(0, a.numel(), lgh::detail::kCopyGrain, [pa, pb, po](int64_t lo, int64_t hi) {
+    const T* LGH_RESTRICT x = pa;
+    const T* LGH_RESTRICT y = pb;
+    T* LGH_RESTRICT z = po;
+    for (int64_t i = lo; i < hi; ++i) z[i] = x[i] + y[i];
+  });
+  return out;
+}
+
 template <typename T>
 void accumulate(GradSlot<T>& slot, const Tensor<T>& g) {
+  NoGradGuard no_grad;
   if (!slot.grad.defined()) {
     slot.grad = g;
-    return;
-  }
-  if (!slot.owned) {
-    slot.grad = slot.grad.clone();
+  } else if (!slot.owned) {
+    LGH_CHECK(slot.grad.shape() == g.shape(), "backward(): gradients of shapes " << slot.grad.shape().str()
+                                                                                 << " and " << g.shape().str()
+                                                                                 << " reach the same tensor");
+    slot.grad = sum_into_new(slot.grad, g);
     slot.owned = true;
+  } else {
+    slot.grad.add_(g);
   }
-  NoGradGuard no_grad;
-  slot.grad.add_(g);
 }
 
 template <typename T>

@@ -25,6 +25,18 @@ namespace lgh {
 
 namespace detail {
 
+// A pause instruction for spin-waits (lets the sibling hyperthread run).
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spin iterations before a waiting thread blocks (about 50 µs): the gap
+// between two parallel ops of a training step is usually shorter than a
+// futex sleep and wake-up.
+constexpr int kSpinIterations = 1000;
+
 inline bool& in_parallel_region() {
   thread_local bool flag = false;
   return flag;
@@ -51,12 +63,16 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = job;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     work(*job);
-    std::unique_lock<std::mutex> lock(job->mutex);
-    job->done.wait(lock, [&] { return job->pending == 0; });
+    for (int i = 0; i < kSpinIterations && job->pending.load(std::memory_order_acquire) != 0; ++i) cpu_relax();
+    if (job->pending.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> lock(job->mutex);
+      job->done.wait(lock, [&] { return job->pending.load(std::memory_order_acquire) == 0; });
+    }
+    std::lock_guard<std::mutex> lock(job->mutex);  // pairs with the error write in work()
     if (job->error) std::rethrow_exception(job->error);
   }
 
@@ -70,7 +86,7 @@ class ThreadPool {
     std::atomic<int> next{0};
     std::mutex mutex;
     std::condition_variable done;
-    int pending;
+    std::atomic<int> pending;
     std::exception_ptr error;
   };
 
@@ -93,12 +109,16 @@ class ThreadPool {
     in_parallel_region() = true;
     uint64_t seen = 0;
     for (;;) {
+      for (int i = 0; i < kSpinIterations && generation_.load(std::memory_order_acquire) == seen &&
+                      !quit_.load(std::memory_order_relaxed);
+           ++i)
+        cpu_relax();
       std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return quit_ || generation_ != seen; });
+        wake_.wait(lock, [&] { return quit_.load() || generation_.load() != seen; });
         if (quit_) return;
-        seen = generation_;
+        seen = generation_.load();
         job = job_;
       }
       if (job) work(*job);
@@ -118,9 +138,14 @@ class ThreadPool {
       } catch (...) {
         err = std::current_exception();
       }
-      std::lock_guard<std::mutex> lock(job.mutex);
-      if (err && !job.error) job.error = err;
-      if (--job.pending == 0) job.done.notify_all();
+      if (err) {
+        std::lock_guard<std::mutex> lock(job.mutex);
+        if (!job.error) job.error = err;
+      }
+      if (job.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(job.mutex);
+        job.done.notify_all();
+      }
     }
     in_parallel_region() = was;
   }
@@ -130,8 +155,8 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::shared_ptr<Job> job_;
-  uint64_t generation_ = 0;
-  bool quit_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> quit_{false};
 };
 
 inline int default_num_threads() {

@@ -25,6 +25,7 @@
 #include "lgh/core/backend.hpp"
 #include "lgh/core/dtype.hpp"
 #include "lgh/core/error.hpp"
+#include "lgh/core/parallel.hpp"
 #include "lgh/core/philox.hpp"
 #include "lgh/core/shape.hpp"
 #include "lgh/core/storage.hpp"
@@ -108,6 +109,21 @@ void for_each_row(const Shape& shape, const Shape& a_strides, const Shape& b_str
       idx[static_cast<size_t>(d)] = 0;
     }
   }
+}
+
+// Elements per chunk below which copies and in-place adds stay on one thread.
+constexpr int64_t kCopyGrain = 1 << 16;
+
+// dst[0..n) = src[0..n) (no overlap), split over the thread pool when large.
+template <typename T>
+void parallel_copy(T* dst, const T* src, int64_t n) {
+  if (n < 2 * kCopyGrain) {
+    std::memmove(dst, src, static_cast<size_t>(n) * sizeof(T));
+    return;
+  }
+  parallel_for(0, n, kCopyGrain, [dst, src](int64_t lo, int64_t hi) {
+    std::memcpy(dst + lo, src + lo, static_cast<size_t>(hi - lo) * sizeof(T));
+  });
 }
 
 }  // namespace detail
@@ -374,7 +390,7 @@ class Tensor {
     if (numel() == 0) return *this;
     if (is_contiguous() && src.is_contiguous()) {
       if (device().is_cpu() && src.device().is_cpu())
-        std::memmove(data(), src.data(), nbytes());
+        detail::parallel_copy(data(), src.data(), numel());
       else if (src.device().is_cpu())
         backend(device()).copy_from_host(data(), src.data(), nbytes());
       else if (device().is_cpu())
@@ -403,13 +419,16 @@ class Tensor {
     LGH_CHECK(other.shape() == shape(), "add_(): shape " << other.shape().str() << " added to shape "
                                                          << shape().str());
     if (is_contiguous() && other.is_contiguous()) {
-      T* LGH_RESTRICT d = data();
-      const T* LGH_RESTRICT s = other.data();
-      const int64_t n = numel();
-      if (alpha == T(1))
-        for (int64_t i = 0; i < n; ++i) d[i] += s[i];
-      else
-        for (int64_t i = 0; i < n; ++i) d[i] += alpha * s[i];
+      T* dp = data();
+      const T* sp = other.data();
+      parallel_for(0, numel(), detail::kCopyGrain, [dp, sp, alpha](int64_t lo, int64_t hi) {
+        T* LGH_RESTRICT d = dp;
+        const T* LGH_RESTRICT s = sp;
+        if (alpha == T(1))
+          for (int64_t i = lo; i < hi; ++i) d[i] += s[i];
+        else
+          for (int64_t i = lo; i < hi; ++i) d[i] += alpha * s[i];
+      });
       return *this;
     }
     T* d = data();

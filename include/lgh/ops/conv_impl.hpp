@@ -41,11 +41,17 @@ inline int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad)
   return (in + 2 * pad - k) / stride + 1;
 }
 
+// Bytes of one block of the column matrix: small enough to stay in L2 with
+// the GEMM's packed panels, large enough to amortise packing the weights.
+#ifndef LGH_CONV_BLOCK_BYTES
+#define LGH_CONV_BLOCK_BYTES (512 * 1024)
+#endif
+
 // Columns per block: the block of the column matrix (rows x cols floats)
-// targets ~256 KiB, at least 32 columns, and the blocks number at least
+// targets LGH_CONV_BLOCK_BYTES, at least 32 columns, and the blocks number at least
 // `min_blocks` when the image is large enough.
 inline int64_t conv_block_cols(int64_t rows, int64_t P, int64_t min_blocks, size_t elem) {
-  int64_t pb = static_cast<int64_t>((256 * 1024) / (elem * static_cast<size_t>(std::max<int64_t>(rows, 1))));
+  int64_t pb = static_cast<int64_t>((LGH_CONV_BLOCK_BYTES) / (elem * static_cast<size_t>(std::max<int64_t>(rows, 1))));
   pb = std::max<int64_t>(pb, 32);
   if (min_blocks > 1) pb = std::min(pb, std::max<int64_t>(32, (P + min_blocks - 1) / min_blocks));
   pb = std::min(pb, P);
@@ -61,38 +67,71 @@ T* conv_scratch(size_t n) {
   return buf.data();
 }
 
+// The output positions p0..p1 of a block, as runs along output rows:
+// (oh, ow0, ow1) with q0 the run's first column in the block. Computed once
+// per block, so the per-row loops below do no division.
+struct ConvRun {
+  int64_t oh, ow0, ow1, q0;
+};
+
+inline int conv_runs(const ConvGeometry& g, int64_t p0, int64_t p1, std::vector<ConvRun>& runs) {
+  runs.clear();
+  int64_t p = p0;
+  while (p < p1) {
+    const int64_t oh = p / g.OW, ow0 = p % g.OW;
+    const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
+    runs.push_back({oh, ow0, ow1, p - p0});
+    p += ow1 - ow0;
+  }
+  return static_cast<int>(runs.size());
+}
+
+inline std::vector<ConvRun>& conv_run_scratch() {
+  static thread_local std::vector<ConvRun> runs;
+  return runs;
+}
+
+// Output columns [lo, hi) of a run whose input column ow*s - pad + kj is
+// inside the image.
+inline void conv_valid_columns(const ConvGeometry& g, const ConvRun& r, int64_t kj, int64_t& lo, int64_t& hi) {
+  const int64_t s = g.stride;
+  lo = std::clamp<int64_t>((g.pad - kj + s - 1) / s, r.ow0, r.ow1);
+  hi = std::clamp<int64_t>((g.W + g.pad - kj + s - 1) / s, lo, r.ow1);
+}
+
 // col[r, q] = x[c, oh*s - pad + ki, ow*s - pad + kj] for r = (c, ki, kj) and
 // output positions p0 + q, q in [0, p1 - p0); zero outside the image.
 template <typename T>
 void im2col_block(const T* x, const ConvGeometry& g, int64_t p0, int64_t p1, T* col) {
   const int64_t pb = p1 - p0, s = g.stride;
+  std::vector<ConvRun>& runs = conv_run_scratch();
+  conv_runs(g, p0, p1, runs);
   for (int64_t c = 0; c < g.C; ++c) {
     const T* xc = x + c * g.H * g.W;
     for (int64_t ki = 0; ki < g.KH; ++ki) {
       for (int64_t kj = 0; kj < g.KW; ++kj) {
         T* dst = col + ((c * g.KH + ki) * g.KW + kj) * pb;
-        int64_t p = p0;
-        while (p < p1) {
-          const int64_t oh = p / g.OW, ow0 = p % g.OW;
-          const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
-          const int64_t ih = oh * s - g.pad + ki;
-          T* d = dst + (p - p0);
+        for (const ConvRun& r : runs) {
+          // d[ow - ow0] is output column ow; x's column is ow*s + off.
+          T* LGH_RESTRICT d = dst + r.q0;
+          const int64_t ih = r.oh * s - g.pad + ki;
           if (ih < 0 || ih >= g.H) {
-            std::fill(d, d + (ow1 - ow0), T(0));
-          } else {
-            const T* row = xc + ih * g.W;
-            // Valid output columns: 0 <= ow*s - pad + kj < W.
-            const int64_t lo = std::clamp<int64_t>((g.pad - kj + s - 1) / s, ow0, ow1);
-            const int64_t hi = std::clamp<int64_t>((g.W + g.pad - kj + s - 1) / s, lo, ow1);
-            std::fill(d, d + (lo - ow0), T(0));
-            if (s == 1) {
-              std::memcpy(d + (lo - ow0), row + (lo - g.pad + kj), static_cast<size_t>(hi - lo) * sizeof(T));
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) d[ow - ow0] = row[ow * s - g.pad + kj];
-            }
-            std::fill(d + (hi - ow0), d + (ow1 - ow0), T(0));
+            for (int64_t i = 0; i < r.ow1 - r.ow0; ++i) d[i] = T(0);
+            continue;
           }
-          p += ow1 - ow0;
+          int64_t lo, hi;
+          conv_valid_columns(g, r, kj, lo, hi);
+          const T* LGH_RESTRICT row = xc + ih * g.W;
+          const int64_t off = kj - g.pad;
+          for (int64_t ow = r.ow0; ow < lo; ++ow) d[ow - r.ow0] = T(0);
+          if (s == 1) {
+            const T* LGH_RESTRICT from = row + (lo + off);
+            T* LGH_RESTRICT to = d + (lo - r.ow0);
+            for (int64_t i = 0; i < hi - lo; ++i) to[i] = from[i];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) d[ow - r.ow0] = row[ow * s + off];
+          }
+          for (int64_t ow = hi; ow < r.ow1; ++ow) d[ow - r.ow0] = T(0);
         }
       }
     }
@@ -104,30 +143,28 @@ void im2col_block(const T* x, const ConvGeometry& g, int64_t p0, int64_t p1, T* 
 template <typename T>
 void col2im_block(const T* col, const ConvGeometry& g, int64_t c0, int64_t c1, int64_t p0, int64_t p1, T* gx) {
   const int64_t pb = p1 - p0, s = g.stride;
+  std::vector<ConvRun>& runs = conv_run_scratch();
+  conv_runs(g, p0, p1, runs);
   for (int64_t c = c0; c < c1; ++c) {
     T* xc = gx + c * g.H * g.W;
     for (int64_t ki = 0; ki < g.KH; ++ki) {
       for (int64_t kj = 0; kj < g.KW; ++kj) {
         const T* src = col + (((c - c0) * g.KH + ki) * g.KW + kj) * pb;
-        int64_t p = p0;
-        while (p < p1) {
-          const int64_t oh = p / g.OW, ow0 = p % g.OW;
-          const int64_t ow1 = std::min(g.OW, ow0 + (p1 - p));
-          const int64_t ih = oh * s - g.pad + ki;
-          if (ih >= 0 && ih < g.H) {
-            T* row = xc + ih * g.W;
-            const T* sp = src + (p - p0);
-            const int64_t lo = std::clamp<int64_t>((g.pad - kj + s - 1) / s, ow0, ow1);
-            const int64_t hi = std::clamp<int64_t>((g.W + g.pad - kj + s - 1) / s, lo, ow1);
-            if (s == 1) {
-              T* r = row + (lo - g.pad + kj);
-              const T* q = sp + (lo - ow0);
-              for (int64_t i = 0; i < hi - lo; ++i) r[i] += q[i];
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) row[ow * s - g.pad + kj] += sp[ow - ow0];
-            }
+        for (const ConvRun& r : runs) {
+          const int64_t ih = r.oh * s - g.pad + ki;
+          if (ih < 0 || ih >= g.H) continue;
+          int64_t lo, hi;
+          conv_valid_columns(g, r, kj, lo, hi);
+          const T* LGH_RESTRICT sp = src + r.q0;  // sp[ow - ow0] is output column ow
+          T* LGH_RESTRICT row = xc + ih * g.W;
+          const int64_t off = kj - g.pad;
+          if (s == 1) {
+            const T* LGH_RESTRICT from = sp + (lo - r.ow0);
+            T* LGH_RESTRICT to = row + (lo + off);
+            for (int64_t i = 0; i < hi - lo; ++i) to[i] += from[i];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) row[ow * s + off] += sp[ow - r.ow0];
           }
-          p += ow1 - ow0;
         }
       }
     }
