@@ -19,6 +19,7 @@
 #include <cstring>
 #include <vector>
 
+#include "lgh/core/config.hpp"
 #include "lgh/core/parallel.hpp"
 #include "lgh/ops/gemm.hpp"
 
