@@ -1,14 +1,13 @@
 // Dense layers: linear (y = x w^T + b, PyTorch's layout) and matmul, on
 // Eigen's GEMM.
 //
-// Eigen runs single-threaded here (no OpenMP), so detail::gemm splits the
-// output into blocks of rows (or of columns, when there are few rows, as at
-// batch 1) and gives each thread its own Eigen product. Backward kernels
-// overwrite their outputs.
+// Eigen runs single-threaded here (no OpenMP), so detail::parallel_gemm
+// splits the output into blocks of rows (or of columns, when there are few
+// rows, as at batch 1) and gives each thread its own product. Backward
+// kernels overwrite their outputs.
 #pragma once
 
-#include <Eigen/Core>
-
+#include "lgh/ops/gemm.hpp"
 #include "lgh/ops/reduce.hpp"
 
 namespace lgh {
@@ -16,50 +15,29 @@ namespace ops {
 
 namespace detail {
 
-template <typename T>
-using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
 // Below this many multiply-adds a product stays on one thread.
 constexpr int64_t kGemmParallelFlops = int64_t(1) << 18;
 
-// C[M, N] = op(A) op(B) (+ C when accumulate), all row-major and contiguous.
-// A is stored [M, K], or [K, M] when trans_a; B is [K, N], or [N, K] when trans_b.
+// C[M, N] = op(A) op(B) (+ C when accumulate), all row-major and contiguous,
+// over the thread pool. A is stored [M, K], or [K, M] when trans_a; B is
+// [K, N], or [N, K] when trans_b. The longer side of C is split into one
+// part per thread (at least 8 wide, so each part is still a GEMM), and each
+// part is one call of the single-threaded gemm of ops/gemm.hpp.
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C,
-          bool accumulate = false) {
-  using Map = Eigen::Map<const RowMatrix<T>>;
-  const Map a(A, trans_a ? K : M, trans_a ? M : K);
-  const Map b(B, trans_b ? N : K, trans_b ? K : N);
-  Eigen::Map<RowMatrix<T>> c(C, M, N);
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (!accumulate) c.setZero();
-    return;
-  }
+void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, const T* B, T* C,
+                   bool accumulate = false) {
+  const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
   // op(A) rows [r0, r0 + rn) times op(B) columns [c0, c0 + cn).
   auto block = [&](int64_t r0, int64_t rn, int64_t c0, int64_t cn) {
-    auto cb = c.block(r0, c0, rn, cn);
-    auto run = [&](const auto& lhs) {
-      if (trans_b) {
-        const auto rhs = b.middleRows(c0, cn).transpose();
-        if (accumulate) cb.noalias() += lhs * rhs; else cb.noalias() = lhs * rhs;
-      } else {
-        const auto rhs = b.middleCols(c0, cn);
-        if (accumulate) cb.noalias() += lhs * rhs; else cb.noalias() = lhs * rhs;
-      }
-    };
-    if (trans_a)
-      run(a.middleCols(r0, rn).transpose());
-    else
-      run(a.middleRows(r0, rn));
+    const T* a = trans_a ? A + r0 : A + r0 * lda;
+    const T* b = trans_b ? B + c0 * ldb : B + c0;
+    gemm<T>(trans_a, trans_b, rn, cn, K, a, lda, b, ldb, C + r0 * N + c0, N, accumulate);
   };
   const int threads = num_threads();
   if (threads <= 1 || M * N * K < kGemmParallelFlops) {
     block(0, M, 0, N);
     return;
   }
-  // Split the longer side of C into one part per thread (at least 8 wide, so
-  // each part is still a GEMM, not a GEMV).
   const bool by_rows = M >= N;
   const int64_t len = by_rows ? M : N;
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, len / 8));
@@ -90,7 +68,7 @@ void linear_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, 
     const T* pb = b.data();
     for (int64_t r = 0; r < R; ++r) std::copy(pb, pb + out, py + r * out);
   }
-  detail::gemm(false, true, R, out, in, x.data(), w.data(), py, b.defined());
+  detail::parallel_gemm(false, true, R, out, in, x.data(), w.data(), py, b.defined());
 }
 
 // Backward kernel: writes each of gx [R, in], gw [out, in], gb [out] that is
@@ -99,8 +77,8 @@ template <typename T>
 void linear_backward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& gy, Tensor<T>& gx, Tensor<T>& gw,
                      Tensor<T>& gb) {
   const int64_t out = w.size(0), in = w.size(1), R = gy.numel() / std::max<int64_t>(1, out);
-  if (gx.defined()) detail::gemm(false, false, R, in, out, gy.data(), w.data(), gx.data());
-  if (gw.defined()) detail::gemm(true, false, out, in, R, gy.data(), x.data(), gw.data());
+  if (gx.defined()) detail::parallel_gemm(false, false, R, in, out, gy.data(), w.data(), gx.data());
+  if (gw.defined()) detail::parallel_gemm(true, false, out, in, R, gy.data(), x.data(), gw.data());
   if (gb.defined()) detail::reduce_forward(gy.data(), int64_t(1), R, out, T(1), gb.data());
 }
 
@@ -159,11 +137,11 @@ struct MatmulBackward : autograd::Node<T> {
     Tensor<T> ga, gb;
     if (this->needs_input_grad(0)) {  // ga = g b^T
       ga = Tensor<T>::empty(Shape{M, K}, gc.device());
-      detail::gemm(false, true, M, K, N, gc.data(), b.data(), ga.data());
+      detail::parallel_gemm(false, true, M, K, N, gc.data(), b.data(), ga.data());
     }
     if (this->needs_input_grad(1)) {  // gb = a^T g
       gb = Tensor<T>::empty(Shape{K, N}, gc.device());
-      detail::gemm(true, false, K, N, M, a.data(), gc.data(), gb.data());
+      detail::parallel_gemm(true, false, K, N, M, a.data(), gc.data(), gb.data());
     }
     return {ga, gb};
   }
@@ -184,7 +162,7 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
   const Tensor<T> ac = a.contiguous(), bc = b.contiguous();
   Tensor<T> y = Tensor<T>::empty(Shape{M, N}, a.device());
-  detail::gemm(false, false, M, N, K, ac.data(), bc.data(), y.data());
+  detail::parallel_gemm(false, false, M, N, K, ac.data(), bc.data(), y.data());
   if (autograd::needs_grad(a, b)) {
     auto node = std::make_shared<MatmulBackward<T>>();
     if (b.requires_grad()) node->a = ac.detach();
