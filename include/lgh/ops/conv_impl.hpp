@@ -47,13 +47,19 @@ inline int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad)
 #ifndef LGH_CONV_BLOCK_BYTES
 #define LGH_CONV_BLOCK_BYTES (512 * 1024)
 #endif
+// Narrower blocks make the GEMM inefficient (a deep im2col, e.g. 277
+// channels x 3x3, would otherwise get blocks of 48 columns; 192 measured
+// best on the model's shapes).
+#ifndef LGH_CONV_MIN_BLOCK_COLS
+#define LGH_CONV_MIN_BLOCK_COLS 192
+#endif
 
 // Columns per block: the block of the column matrix (rows x cols floats)
-// targets LGH_CONV_BLOCK_BYTES, at least 32 columns, and the blocks number at least
+// targets LGH_CONV_BLOCK_BYTES, at least LGH_CONV_MIN_BLOCK_COLS columns, and the blocks number at least
 // `min_blocks` when the image is large enough.
 inline int64_t conv_block_cols(int64_t rows, int64_t P, int64_t min_blocks, size_t elem) {
   int64_t pb = static_cast<int64_t>((LGH_CONV_BLOCK_BYTES) / (elem * static_cast<size_t>(std::max<int64_t>(rows, 1))));
-  pb = std::max<int64_t>(pb, 32);
+  pb = std::max<int64_t>(pb, LGH_CONV_MIN_BLOCK_COLS);
   if (min_blocks > 1) pb = std::min(pb, std::max<int64_t>(32, (P + min_blocks - 1) / min_blocks));
   pb = std::min(pb, P);
   if (pb > 16) pb = pb / 16 * 16;  // whole SIMD packets for the GEMM's N dimension
