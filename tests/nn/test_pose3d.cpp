@@ -119,3 +119,24 @@ TEST_CASE("Eq. (10) loss gradients (gradcheck)", "[nn][pose3d]") {
   INFO(r);
   CHECK(r.ok);
 }
+
+TEST_CASE("stage-1 keypoints: the soft-argmax of the backbone heatmaps in input pixels", "[nn][pose3d]") {
+  // A heatmap sharply peaked at (column 5, row 9) of a 16x16 map -> (20, 36) pixels.
+  TensorD h = TensorD::full({1, 2, 16, 16}, -50.0);
+  h.at({0, 0, 9, 5}) = 50.0;
+  h.at({0, 1, 2, 11}) = 50.0;
+  const TensorD kp = nn::heatmap_keypoints(h);
+  REQUIRE(kp.shape() == Shape{1, 2, 2});
+  CHECK(kp.at({0, 0, 0}) == Approx(20.0));
+  CHECK(kp.at({0, 0, 1}) == Approx(36.0));
+  CHECK(kp.at({0, 1, 0}) == Approx(44.0));
+  CHECK(kp.at({0, 1, 1}) == Approx(8.0));
+  // A flat heatmap averages the grid: the centre of the 0..15 indices, x4.
+  const TensorD flat = nn::heatmap_keypoints(TensorD::zeros({1, 1, 16, 16}));
+  CHECK(flat.at({0, 0, 0}) == Approx(30.0));
+  PhiloxEngine rng(9);
+  const auto r = autograd::gradcheck([](const std::vector<TensorD>& x) { return nn::heatmap_keypoints(x[0]); },
+                                     {TensorD::uniform({2, 3, 8, 8}, -2, 2, rng)});
+  INFO(r);
+  CHECK(r.ok);
+}

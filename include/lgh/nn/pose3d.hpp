@@ -18,6 +18,7 @@
 #include "lgh/ops/loss.hpp"
 #include "lgh/ops/math/backproject.hpp"
 #include "lgh/ops/shape_ops.hpp"
+#include "lgh/ops/soft_argmax_depth.hpp"
 
 namespace lgh {
 namespace nn {
@@ -62,6 +63,18 @@ PoseLoss<T> pose_loss(const Tensor<T>& uvd, const Tensor<T>& intrinsics, const T
   out.z = ops::l1_loss(ops::slice(pred, 2, 2, 3), ops::slice(gt, 2, 2, 3));
   out.total = ops::add(out.xy, ops::mul_scalar(out.z, T(beta)));
   return out;
+}
+
+// Stage 1 of the paper's training: the backbone alone learns 2D joints from
+// its heatmaps H0 [B,J,S/4,S/4]. Their soft-argmax (β = 1, the same op as the
+// groups' heads, with no depth) gives keypoints [B,J,2] in input pixels, to be
+// compared with the ground-truth uv by an ℓ1 loss.
+template <typename T>
+Tensor<T> heatmap_keypoints(const Tensor<T>& heatmaps) {
+  ops::detail::check_ndim("heatmap_keypoints", "heatmaps", heatmaps, 4);
+  const Tensor<T> uvd = ops::soft_argmax_depth(heatmaps, Tensor<T>::zeros(heatmaps.shape(), heatmaps.device()),
+                                               Tensor<T>::ones(Shape{heatmaps.size(1)}, heatmaps.device()));
+  return ops::mul_scalar(ops::slice(uvd, 2, 0, 2), T(4));  // 1/4 resolution -> input pixels
 }
 
 // ---- root depth without ground truth (Iqbal et al. 2018) --------------------------
