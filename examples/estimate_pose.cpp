@@ -119,12 +119,7 @@ int main(int argc, char** argv) try {
   std::printf("\n");
 
   // The estimate drawn over the crop, the ground truth faint beneath it.
-  data::Image overlay(static_cast<int>(S), static_cast<int>(S), 3);
-  for (int64_t y = 0; y < S; ++y)
-    for (int64_t x = 0; x < S; ++x)
-      for (int c = 0; c < 3; ++c)
-        overlay.at(static_cast<int>(x), static_cast<int>(y))[c] =
-            static_cast<uint8_t>(std::lround(255.f * crop.image[(c * S + y) * S + x]));
+  data::Image overlay = data::image_from_chw(crop.image.data(), crop.size, crop.size);
   std::array<std::array<double, 2>, data::kNumJoints> uv{};
   for (int j = 0; j < data::kNumJoints; ++j) uv[j] = {uvd[j][0], uvd[j][1]};
   std::array<bool, data::kNumJoints> shown{};

@@ -82,15 +82,8 @@ std::unique_ptr<data::Loader> make_loader(uint64_t seed, int64_t batch, int size
 
 // Crop b of a batch as an 8-bit image, for drawing.
 data::Image to_image(const TensorF& images, int64_t b) {
-  const int64_t S = images.size(2);
-  data::Image img(static_cast<int>(S), static_cast<int>(S), 3);
-  for (int64_t y = 0; y < S; ++y)
-    for (int64_t x = 0; x < S; ++x)
-      for (int c = 0; c < 3; ++c) {
-        const float v = images.at({b, c, y, x});
-        img.at(static_cast<int>(x), static_cast<int>(y))[c] = static_cast<uint8_t>(std::clamp(v, 0.f, 1.f) * 255.f + 0.5f);
-      }
-  return img;
+  const TensorF crop = images.narrow(0, b, b + 1).contiguous();
+  return data::image_from_chw(crop.data(), static_cast<int>(images.size(3)), static_cast<int>(images.size(2)));
 }
 
 std::array<std::array<double, 2>, data::kNumJoints> joints_2d(const TensorF& uv, int64_t b) {

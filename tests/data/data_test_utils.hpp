@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lgh/data/image.hpp"
+#include "scratch_dir.hpp"
 
 namespace lgh_test {
 
@@ -27,37 +28,12 @@ inline nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(f);
 }
 
-// A fresh directory under the system temp dir, removed with its contents
-// when the object goes away.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& tag) {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("lgh_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& rel) const { return (path_ / rel).string(); }
-
-  // Copies a fixture tree into this directory and returns the copy's path.
-  std::string copy_fixture(const std::string& name) const {
-    const auto dst = path_ / name;
-    std::filesystem::copy(fixture(name), dst, std::filesystem::copy_options::recursive);
-    return dst.string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
+// Copies a fixture tree into `dir` and returns the copy's path.
+inline std::string copy_fixture(const ScratchDir& dir, const std::string& name) {
+  const auto dst = dir.path() / name;
+  std::filesystem::copy(fixture(name), dst, std::filesystem::copy_options::recursive);
+  return dst.string();
+}
 
 // Keeps the first `keep` bytes of a file.
 inline void truncate_file(const std::string& path, size_t keep) {

@@ -69,7 +69,7 @@ TEST_CASE("Dexter+Object fingertips in the colour camera, other joints unlabelle
 
 TEST_CASE("Dexter+Object reports malformed annotation files by file and line", "[data][dexter_object]") {
   lgh_test::ScratchDir tmp("dexter");
-  const std::string root = tmp.copy_fixture("dexter_object");
+  const std::string root = lgh_test::copy_fixture(tmp, "dexter_object");
   const std::string anno = root + "/data/Grasp1/annotations/Grasp13D.txt";
   DexterObjectOptions o;
   o.sequences = {"Grasp1"};

@@ -48,7 +48,7 @@ TEST_CASE("FreiHAND samples match the JSON Python wrote, versions share annotati
 
 TEST_CASE("FreiHAND works without the optional visibility and mask files", "[data][freihand]") {
   lgh_test::ScratchDir tmp("freihand_plain");
-  const std::string root = tmp.copy_fixture("freihand");
+  const std::string root = lgh_test::copy_fixture(tmp, "freihand");
   std::filesystem::remove(root + "/training_vis.json");
   std::filesystem::remove_all(root + "/training/mask");
   const FreiHandDataset ds(root);
@@ -67,7 +67,7 @@ TEST_CASE("FreiHAND works without the optional visibility and mask files", "[dat
 
 TEST_CASE("FreiHAND reports bad annotation files and images", "[data][freihand]") {
   lgh_test::ScratchDir tmp("freihand_bad");
-  const std::string root = tmp.copy_fixture("freihand");
+  const std::string root = lgh_test::copy_fixture(tmp, "freihand");
   {
     FreiHandDataset ds(root);
     std::filesystem::remove(root + "/training/rgb/00000004.jpg");

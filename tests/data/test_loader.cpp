@@ -343,9 +343,9 @@ TEST_CASE("skip_bad_samples leaves bad samples out, counts and reports them", "[
 
 TEST_CASE("loader skips unreadable files of real readers", "[data][loader]") {
   lgh_test::ScratchDir tmp("loader");
-  const std::string rhd = tmp.copy_fixture("rhd");
+  const std::string rhd = lgh_test::copy_fixture(tmp, "rhd");
   std::filesystem::remove(rhd + "/training/color/00001.png");
-  const std::string frei = tmp.copy_fixture("freihand");
+  const std::string frei = lgh_test::copy_fixture(tmp, "freihand");
   lgh_test::write_text(frei + "/training/rgb/00000004.jpg", "garbage");
   lgh_test::write_png_to(frei + "/training/rgb/00000000.jpg", Image(50, 50, 3, 0));
 

@@ -58,7 +58,7 @@ TEST_CASE("RHD samples match the annotations Python wrote", "[data][rhd]") {
 
 TEST_CASE("RHD reports missing, corrupt and mis-sized files by sample and file", "[data][rhd]") {
   lgh_test::ScratchDir tmp("rhd");
-  const std::string root = tmp.copy_fixture("rhd");
+  const std::string root = lgh_test::copy_fixture(tmp, "rhd");
   const std::string color = root + "/training/color/";
 
   std::filesystem::remove(color + "00001.png");
@@ -83,7 +83,7 @@ TEST_CASE("RHD reports missing, corrupt and mis-sized files by sample and file",
 
 TEST_CASE("RHD refuses missing or malformed annotation files", "[data][rhd]") {
   lgh_test::ScratchDir tmp("rhd_anno");
-  const std::string root = tmp.copy_fixture("rhd");
+  const std::string root = lgh_test::copy_fixture(tmp, "rhd");
   const std::string anno = root + "/evaluation/anno_evaluation.pickle";
   RhdOptions eval;
   eval.set = "evaluation";

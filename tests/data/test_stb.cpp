@@ -160,7 +160,7 @@ TEST_CASE("STB refuses malformed .mat files and bad images", "[data][stb]") {
   CHECK_THROWS_WITH(open_stb(fixture("stb_bad"), o), Catch::Contains("B2Random_SK.mat"));
 
   lgh_test::ScratchDir tmp("stb");
-  const std::string root = tmp.copy_fixture("stb");
+  const std::string root = lgh_test::copy_fixture(tmp, "stb");
   std::filesystem::remove(root + "/images/B1Counting/SK_color_1.png");
   write_image(root + "/images/B1Counting/SK_color_2.png", Image(320, 240, 3, 1));
   const StbDataset ds = open_stb(root, StbOptions{});

@@ -17,6 +17,7 @@
 #include "lgh/core/parallel.hpp"
 #include "lgh/data/freihand.hpp"
 #include "lgh/data/synthetic.hpp"
+#include "scratch_dir.hpp"
 
 using namespace lgh;
 using namespace lgh::data;
@@ -514,8 +515,8 @@ TEST_CASE("synthetic: occluders and backgrounds occur", "[data][synthetic]") {
 
 TEST_CASE("synthetic: writes FreiHAND's layout", "[data][synthetic]") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("lgh_test_freihand_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const lgh_test::ScratchDir scratch("test_freihand");
+  const fs::path dir = scratch.path();
   SyntheticConfig cfg = small_config(21, 64);
   cfg.count = 20;
   const SyntheticHands ds(cfg);
@@ -587,7 +588,6 @@ TEST_CASE("synthetic: writes FreiHAND's layout", "[data][synthetic]") {
   CHECK_THROWS_AS(write_freihand_layout(ds, 2, file.string()), Error);
   CHECK_THROWS_AS(write_freihand_layout(ds, 0, (dir / "other").string()), Error);
   CHECK_FALSE(fs::exists(dir / "other"));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("synthetic: sensor noise has the requested spread and no bias", "[data][synthetic]") {
@@ -613,8 +613,8 @@ TEST_CASE("synthetic: sensor noise has the requested spread and no bias", "[data
 
 TEST_CASE("synthetic: the FreiHAND reader reads the written layout back", "[data][synthetic]") {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("lgh_test_freihand_rt_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const lgh_test::ScratchDir scratch("test_freihand_rt");
+  const fs::path dir = scratch.path();
   SyntheticConfig cfg = small_config(22, 64);
   cfg.count = 6;
   const SyntheticHands ds(cfg);
@@ -636,5 +636,4 @@ TEST_CASE("synthetic: the FreiHAND reader reads the written layout back", "[data
     for (size_t p = 0; p < a.mask.pixels.size(); ++p) agree += a.mask.pixels[p] == b.mask.pixels[p];
     CHECK(agree >= a.mask.pixels.size() * 97 / 100);
   }
-  fs::remove_all(dir);
 }

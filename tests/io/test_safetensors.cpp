@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lgh/io/safetensors.hpp"
+#include "scratch_dir.hpp"
 
 using namespace lgh;
 using Catch::Contains;
@@ -22,23 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with its contents.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() /
-          ("lgh_test_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-  size_t entries() const { return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator())); }
-};
+using ScratchDir = lgh_test::ScratchDir;
 
 std::string u64le(uint64_t v) {
   std::string s;
@@ -86,7 +71,7 @@ const std::string kTwoFloats("\x00\x00\x80\x3f\x00\x00\x00\xc0", 8);
 // Writes `bytes` to a fresh file and checks that opening it throws an
 // lgh::Error whose message names the file and contains `problem`.
 void require_rejected(const std::string& bytes, const std::string& problem) {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const std::string path = tmp.file("bad.safetensors");
   write_bytes(path, bytes);
   INFO("expected problem: " << problem);
@@ -115,7 +100,7 @@ Tensor<T> round_trip(const Tensor<T>& t, DType as, const std::string& dir_file) 
 // ---- the crafting helpers themselves -------------------------------------------------
 
 TEST_CASE("a hand-crafted valid file is read", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const std::string path = tmp.file("ok.safetensors");
   // Padded with trailing spaces, as the format allows.
   write_bytes(path, st_file("{" + f32_entry("a", 2, 0) + "}   ", kTwoFloats));
@@ -130,7 +115,7 @@ TEST_CASE("a hand-crafted valid file is read", "[io][safetensors]") {
 }
 
 TEST_CASE("an empty file list and a metadata-only file are valid", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   write_bytes(tmp.file("a"), st_file("{}", ""));
   CHECK(io::SafetensorsReader(tmp.file("a")).names().empty());
   write_bytes(tmp.file("b"), st_file(R"({"__metadata__":{"k":"v"}})", ""));
@@ -142,7 +127,7 @@ TEST_CASE("an empty file list and a metadata-only file are valid", "[io][safeten
 // ---- writer output against the spec -------------------------------------------------
 
 TEST_CASE("writer output follows the format byte for byte", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const std::string path = tmp.file("w.safetensors");
   io::SafetensorsWriter w;
   w.add("t", TensorF::from_data({2}, {1.0f, -2.0f}));
@@ -167,7 +152,7 @@ TEST_CASE("writer output follows the format byte for byte", "[io][safetensors]")
 // ---- round trips per dtype ---------------------------------------------------------------
 
 TEST_CASE("F32 and F64 round trip exactly", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   PhiloxEngine rng(7);
   const TensorF f = TensorF::normal({3, 5}, 0.0, 10.0, rng);
   CHECK(round_trip(f, DType::F32, tmp.file("f32")).to_vector() == f.to_vector());
@@ -178,7 +163,7 @@ TEST_CASE("F32 and F64 round trip exactly", "[io][safetensors]") {
 }
 
 TEST_CASE("double stored as F32 and F64 read as float round to nearest even", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const double tie = 1.0 + std::ldexp(1.0, -24);  // halfway between 1 and 1 + 2^-23
   const double above = tie + std::ldexp(1.0, -40);
   const TensorD d = TensorD::from_data({2}, {tie, above});
@@ -195,7 +180,7 @@ TEST_CASE("double stored as F32 and F64 read as float round to nearest even", "[
 }
 
 TEST_CASE("F16: exact values survive, others round to nearest even, bits as IEEE binary16", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const float ulp11 = std::ldexp(1.0f, -11);  // half an ulp of half at 1
   const TensorF t = TensorF::from_data(
       {2, 4}, {1.0f, -2.0f, 65504.0f, std::ldexp(1.0f, -24), 1.0f + ulp11, 1.0f + 3 * ulp11, -0.0f, 0.5f});
@@ -212,7 +197,7 @@ TEST_CASE("F16: exact values survive, others round to nearest even, bits as IEEE
 }
 
 TEST_CASE("BF16: rounding to nearest even, bits as the top half of binary32", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const float ulp8 = std::ldexp(1.0f, -8);  // half an ulp of bfloat16 at 1
   const TensorF t = TensorF::from_data({5}, {1.0f, -2.0f, 1.0f + ulp8, 1.0f + 3 * ulp8, 1.0f / 3.0f});
   const std::string path = tmp.file("bf16");
@@ -226,7 +211,7 @@ TEST_CASE("BF16: rounding to nearest even, bits as the top half of binary32", "[
 }
 
 TEST_CASE("double stored as F16/BF16 is rounded once, not via float", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   // 1 + 2^-11 + 2^-40 is just above the half tie between 1 and 1 + 2^-10; a
   // nearest-even float drops the 2^-40 and turns it into a tie (-> 1).
   const double h = 1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40);
@@ -243,7 +228,7 @@ TEST_CASE("double stored as F16/BF16 is rounded once, not via float", "[io][safe
 }
 
 TEST_CASE("I64 round trips exactly, narrower integer dtypes when the values fit", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
   const auto big = Tensor<int64_t>::from_data({2, 2}, {lo, -1, (int64_t(1) << 53) + 1, hi});
   CHECK(round_trip(big, DType::I64, tmp.file("i64")).to_vector() == big.to_vector());
@@ -266,7 +251,7 @@ TEST_CASE("I64 round trips exactly, narrower integer dtypes when the values fit"
 }
 
 TEST_CASE("scalars and zero-size tensors round trip", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   io::SafetensorsWriter w;
   w.add("s", TensorF::scalar(2.5f));
   w.add("e", TensorF::empty({0, 3}));
@@ -283,7 +268,7 @@ TEST_CASE("scalars and zero-size tensors round trip", "[io][safetensors]") {
 }
 
 TEST_CASE("metadata round trips", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   io::SafetensorsWriter w;
   w.add("t", TensorF::ones({1}));
   const std::string config = R"({"name": "small", "groups": 3, "fusion": true, "path": "a\\b"})";
@@ -300,7 +285,7 @@ TEST_CASE("metadata round trips", "[io][safetensors]") {
 }
 
 TEST_CASE("non-contiguous tensors are written in row-major order", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   std::vector<float> v(24);
   for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i);
   const TensorF base = TensorF::from_data({2, 3, 4}, v);
@@ -326,7 +311,7 @@ TEST_CASE("non-contiguous tensors are written in row-major order", "[io][safeten
 }
 
 TEST_CASE("the writer snapshots tensors when they are added", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   TensorF t = TensorF::from_data({2}, {1.0f, 2.0f});
   io::SafetensorsWriter w;
   w.add("t", t);
@@ -338,7 +323,7 @@ TEST_CASE("the writer snapshots tensors when they are added", "[io][safetensors]
 // ---- reader API ------------------------------------------------------------------------
 
 TEST_CASE("names are in file order; records describe the buffer", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   io::SafetensorsWriter w;
   w.add("z", TensorF::zeros({2}));
   w.add("a", TensorD::zeros({3}));
@@ -361,7 +346,7 @@ TEST_CASE("names are in file order; records describe the buffer", "[io][safetens
 }
 
 TEST_CASE("load with an expected shape names the file, the tensor and both shapes", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   io::SafetensorsWriter w;
   w.add("conv.weight", TensorF::zeros({2, 3}));
   w.write(tmp.file("s"));
@@ -373,7 +358,7 @@ TEST_CASE("load with an expected shape names the file, the tensor and both shape
 }
 
 TEST_CASE("loading across float and integer dtypes is an error naming both", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   io::SafetensorsWriter w;
   w.add("f", TensorF::zeros({2}), DType::BF16);
   w.add("i", Tensor<int64_t>::zeros({2}));
@@ -388,7 +373,7 @@ TEST_CASE("loading across float and integer dtypes is an error naming both", "[i
 }
 
 TEST_CASE("a BOOL byte other than 0 or 1 is rejected on load", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const std::string path = tmp.file("b");
   write_bytes(path, st_file(R"({"b":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]}})", std::string("\x01\x02", 2)));
   io::SafetensorsReader r(path);
@@ -410,17 +395,17 @@ TEST_CASE("writer rejects duplicate, reserved and mistyped tensors", "[io][safet
 }
 
 TEST_CASE("write into a missing directory fails and leaves nothing behind", "[io][safetensors]") {
-  TempDir tmp;
-  const std::string path = (tmp.dir / "no_such_dir" / "w.safetensors").string();
+  ScratchDir tmp("safetensors");
+  const std::string path = (tmp.path() / "no_such_dir" / "w.safetensors").string();
   io::SafetensorsWriter w;
   w.add("t", TensorF::zeros({4}));
   REQUIRE_THROWS_WITH(w.write(path), Contains(path));
-  CHECK_FALSE(fs::exists(tmp.dir / "no_such_dir"));
+  CHECK_FALSE(fs::exists(tmp.path() / "no_such_dir"));
   CHECK(tmp.entries() == 0);
 }
 
 TEST_CASE("a failed write leaves the previous file intact and no temporary file", "[io][safetensors]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const std::string path = tmp.file("w.safetensors");
   io::SafetensorsWriter first;
   first.add("t", TensorF::from_data({2}, {1.0f, -2.0f}));
@@ -453,10 +438,10 @@ TEST_CASE("a failed write leaves the previous file intact and no temporary file"
 // ---- validation: one malformed file per rule -------------------------------------------------
 
 TEST_CASE("reject: missing file and directory", "[io][safetensors][validation]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   REQUIRE_THROWS_WITH(io::SafetensorsReader(tmp.file("nope.safetensors")),
                       Contains(tmp.file("nope.safetensors")) && Contains("cannot open"));
-  REQUIRE_THROWS_WITH(io::SafetensorsReader(tmp.dir.string()), Contains(tmp.dir.string()) && Contains("directory"));
+  REQUIRE_THROWS_WITH(io::SafetensorsReader(tmp.str()), Contains(tmp.str()) && Contains("directory"));
 }
 
 TEST_CASE("reject: file shorter than 8 bytes", "[io][safetensors][validation]") {
@@ -609,7 +594,7 @@ TEST_CASE("reject: deeply nested header without crashing", "[io][safetensors][va
 }
 
 TEST_CASE("corrupted bytes give a valid file or an lgh::Error, nothing else", "[io][safetensors][validation]") {
-  TempDir tmp;
+  ScratchDir tmp("safetensors");
   const std::string good_path = tmp.file("good");
   io::SafetensorsWriter w;
   w.add("a", TensorF::from_data({2, 2}, {1, 2, 3, 4}));

@@ -23,27 +23,14 @@
 #include <vector>
 
 #include "lgh/io/safetensors.hpp"
+#include "scratch_dir.hpp"
 
 using namespace lgh;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() /
-          ("lgh_test_interop_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
+using ScratchDir = lgh_test::ScratchDir;
 
 const std::string kFixtures = std::string(LGH_TEST_DATA_DIR) + "/io/fixtures/";
 const std::string kScript = std::string(LGH_TEST_DATA_DIR) + "/io/safetensors_interop.py";
@@ -189,7 +176,7 @@ TEST_CASE("reads a file written by the numpy implementation", "[io][safetensors]
 TEST_CASE("Python reads what lgh writes, and lgh reads what Python writes", "[io][safetensors][interop][.python]") {
   const std::string py = python_with_numpy();
   if (py.empty()) return;
-  TempDir tmp;
+  ScratchDir tmp("interop");
 
   const std::string ours = tmp.file("from_lgh.safetensors");
   interop_writer().write(ours);
@@ -203,7 +190,7 @@ TEST_CASE("Python reads what lgh writes, and lgh reads what Python writes", "[io
 TEST_CASE("the Python check fails when a value differs", "[io][safetensors][interop][.python]") {
   const std::string py = python_with_numpy();
   if (py.empty()) return;
-  TempDir tmp;
+  ScratchDir tmp("interop");
   // One element off by one ulp, in an otherwise identical file.
   io::SafetensorsWriter w = interop_writer();
   std::vector<float> v = f32_values();

@@ -3,6 +3,7 @@
 // linkage (STB_*_STATIC), so the library stays header-only and links nothing.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,39 +48,49 @@ struct Image {
   const uint8_t* at(int x, int y) const { return &pixels[(static_cast<size_t>(y) * width + x) * channels]; }
 };
 
-// Reads a PNG/JPEG/BMP file; `channels` forces 1, 3 or 4 channels (0 keeps the file's).
-inline Image read_image(const std::string& path, int channels = 3) {
-  int w = 0, h = 0, c = 0;
-  unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, channels);
-  LGH_CHECK(p != nullptr, "cannot read image '" << path << "': " << stbi_failure_reason());
-  Image img;
-  img.width = w;
-  img.height = h;
-  img.channels = channels ? channels : c;
-  img.pixels.assign(p, p + static_cast<size_t>(w) * h * img.channels);
-  stbi_image_free(p);
-  return img;
-}
-
-inline Image decode_image(const uint8_t* bytes, size_t size, const std::string& what, int channels = 3) {
-  int w = 0, h = 0, c = 0;
-  unsigned char* p = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &c, channels);
-  LGH_CHECK(p != nullptr, "cannot decode image " << what << ": " << stbi_failure_reason());
-  Image img;
-  img.width = w;
-  img.height = h;
-  img.channels = channels ? channels : c;
-  img.pixels.assign(p, p + static_cast<size_t>(w) * h * img.channels);
-  stbi_image_free(p);
-  return img;
-}
-
 namespace detail {
+// Takes over stb's pixel buffer (null: the load failed, `what` names the input).
+inline Image adopt_stb_pixels(unsigned char* p, int w, int h, int file_channels, int channels, const std::string& what) {
+  LGH_CHECK(p != nullptr, "cannot read image " << what << ": " << stbi_failure_reason());
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.channels = channels ? channels : file_channels;
+  img.pixels.assign(p, p + static_cast<size_t>(w) * h * img.channels);
+  stbi_image_free(p);
+  return img;
+}
+
+// stb's write callback: appends the encoded bytes to a std::string.
 inline void stb_append(void* ctx, void* data, int size) {
   auto* out = static_cast<std::string*>(ctx);
   out->append(static_cast<const char*>(data), static_cast<size_t>(size));
 }
 }  // namespace detail
+
+// An 8-bit RGB image from a planar [3, height, width] float image in [0, 1]
+// (a network input, a crop): values are clamped and rounded.
+inline Image image_from_chw(const float* chw, int width, int height) {
+  Image img(width, height, 3);
+  const size_t plane = static_cast<size_t>(width) * height;
+  for (size_t i = 0; i < plane; ++i)
+    for (int c = 0; c < 3; ++c)
+      img.pixels[i * 3 + c] = static_cast<uint8_t>(std::min(1.f, std::max(0.f, chw[c * plane + i])) * 255.f + 0.5f);
+  return img;
+}
+
+// Reads a PNG/JPEG/BMP file; `channels` forces 1, 3 or 4 channels (0 keeps the file's).
+inline Image read_image(const std::string& path, int channels = 3) {
+  int w = 0, h = 0, c = 0;
+  unsigned char* p = stbi_load(path.c_str(), &w, &h, &c, channels);
+  return detail::adopt_stb_pixels(p, w, h, c, channels, "'" + path + "'");
+}
+
+inline Image decode_image(const uint8_t* bytes, size_t size, const std::string& what, int channels = 3) {
+  int w = 0, h = 0, c = 0;
+  unsigned char* p = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &c, channels);
+  return detail::adopt_stb_pixels(p, w, h, c, channels, what);
+}
 
 // Writes PNG (by default) or JPEG (".jpg"/".jpeg"), atomically.
 inline void write_image(const std::string& path, const Image& img, int jpeg_quality = 95) {
