@@ -157,6 +157,10 @@ TEST_CASE("lgh forward: usage errors exit 2", "[cli][forward]") {
             .exit_code == 2);
   CHECK(run_lgh("frobnicate", f.dir).exit_code == 2);
   CHECK(run_lgh("", f.dir).exit_code == 2);  // a subcommand is required
+  // A usage error names the flag after "error: ", like every other error.
+  const auto missing = run_lgh("forward --input " + q(f.input) + " --output " + q(f.output), f.dir);
+  CHECK(missing.err.rfind("error: ", 0) == 0);
+  CHECK_THAT(missing.err, Catch::Contains("--weights"));
   auto h = run_lgh("--help", f.dir);
   CHECK(h.exit_code == 0);
   CHECK_THAT(h.out, Catch::Contains("forward"));

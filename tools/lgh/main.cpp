@@ -1,5 +1,6 @@
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "commands.hpp"
 #include "lgh/core/config.hpp"
@@ -14,6 +15,10 @@ int main(int argc, char** argv) {
   lgh_cli::add_forward_command(app);
   lgh_cli::add_bench_command(app);
   lgh_cli::add_synth_command(app);
+  // Usage errors read like every other error: "error: ..." first, then a pointer to --help.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("error: ") + e.what() + "\nRun with --help for more information.\n";
+  });
 
   try {
     app.parse(argc, argv);
