@@ -12,6 +12,8 @@
 // block of the column matrix stays in the L2 cache; the blocks (and, for
 // small images, output-channel ranges) are spread over the thread pool.
 // Pointwise convolutions (1x1, stride 1, no padding) skip im2col entirely.
+// 3x3 convolutions with stride 1 and padding 1 (forward and data gradient)
+// use the Winograd F(2x2, 3x3) kernel of winograd.hpp where it is faster.
 // All routines overwrite their outputs.
 #pragma once
 
@@ -21,26 +23,13 @@
 
 #include "lgh/core/config.hpp"
 #include "lgh/core/parallel.hpp"
+#include "lgh/ops/conv_common.hpp"
 #include "lgh/ops/gemm.hpp"
+#include "lgh/ops/winograd.hpp"
 
 namespace lgh {
 namespace ops {
 namespace detail {
-
-struct ConvGeometry {
-  int64_t N = 0, C = 0, H = 0, W = 0;  // input of the (forward) convolution
-  int64_t O = 0, KH = 0, KW = 0;       // output channels, kernel size
-  int64_t stride = 1, pad = 0;
-  int64_t OH = 0, OW = 0;              // output of the convolution
-
-  int64_t rows() const { return C * KH * KW; }  // im2col rows (K of the GEMM)
-  int64_t cols() const { return OH * OW; }      // im2col columns
-  bool pointwise() const { return KH == 1 && KW == 1 && stride == 1 && pad == 0; }
-};
-
-inline int64_t conv_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad) {
-  return (in + 2 * pad - k) / stride + 1;
-}
 
 // Bytes of one block of the column matrix: small enough to stay in L2 with
 // the GEMM's packed panels, large enough to amortise packing the weights.
@@ -64,14 +53,6 @@ inline int64_t conv_block_cols(int64_t rows, int64_t P, int64_t min_blocks, size
   pb = std::min(pb, P);
   if (pb > 16) pb = pb / 16 * 16;  // whole SIMD packets for the GEMM's N dimension
   return std::max<int64_t>(pb, 1);
-}
-
-// Per-thread scratch reused across calls (no allocation in steady state).
-template <typename T>
-T* conv_scratch(size_t n) {
-  static thread_local std::vector<T> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
 }
 
 // The output positions p0..p1 of a block, as runs along output rows:
@@ -178,37 +159,10 @@ void col2im_block(const T* col, const ConvGeometry& g, int64_t c0, int64_t c1, i
   }
 }
 
-// What happens to each output block right after its GEMM, while it is still
-// in cache (inference): y = relu?(y); y += residual; y = relu?(y).
+// conv_forward by im2col + GEMM, for every geometry.
 template <typename T>
-struct ConvEpilogue {
-  bool relu = false;                 // ReLU on conv + bias
-  const T* residual = nullptr;       // then add a tensor shaped like y
-  bool relu_after_residual = false;  // then ReLU again
-
-  bool active() const { return relu || residual || relu_after_residual; }
-
-  // Rows o0..o1 of image n, columns p0..p0+cols, of y (row stride P).
-  void apply(T* yb, int64_t n, int64_t O, int64_t o0, int64_t o1, int64_t P, int64_t p0, int64_t cols) const {
-    for (int64_t o = o0; o < o1; ++o) {
-      T* row = yb + (o - o0) * P;
-      const T* res = residual ? residual + (n * O + o) * P + p0 : nullptr;
-      for (int64_t i = 0; i < cols; ++i) {
-        T v = row[i];
-        if (relu) v = v > T(0) ? v : T(0);
-        if (res) v += res[i];
-        if (relu_after_residual) v = v > T(0) ? v : T(0);
-        row[i] = v;
-      }
-    }
-  }
-};
-
-// y[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C,KH,KW]) + bias[O] (bias may be null),
-// then the epilogue.
-template <typename T>
-void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g,
-                  const ConvEpilogue<T>& epilogue = {}) {
+void conv_forward_im2col(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g,
+                         const ConvEpilogue<T>& epilogue = {}) {
   const int64_t P = g.cols(), K = g.rows(), HW = g.H * g.W;
   const int threads = num_threads();
   const int64_t pb = conv_block_cols(K, P, (threads + g.N - 1) / g.N, sizeof(T));
@@ -240,9 +194,9 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometr
   });
 }
 
-// gx[N,C,H,W] = conv^T(gy[N,O,OH,OW], w): the gradient of conv_forward in x.
+// conv_backward_data by GEMM + col2im, for every geometry.
 template <typename T>
-void conv_backward_data(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
+void conv_backward_data_im2col(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
   const int64_t P = g.cols(), K = g.rows(), HW = g.H * g.W, kk = g.KH * g.KW;
   const int threads = num_threads();
   if (g.pointwise()) {
@@ -276,6 +230,24 @@ void conv_backward_data(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
       col2im_block(col, g, c0, c1, p0, p1, gxn);
     }
   });
+}
+
+// y[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C,KH,KW]) + bias[O] (bias may be null),
+// then the epilogue.
+template <typename T>
+void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g,
+                  const ConvEpilogue<T>& epilogue = {}) {
+  if (winograd_pays(g)) winograd_conv3x3(x, w, false, bias, y, g.N, g.C, g.O, g.H, g.W, epilogue);
+  else conv_forward_im2col(x, w, bias, y, g, epilogue);
+}
+
+// gx[N,C,H,W] = conv^T(gy[N,O,OH,OW], w): the gradient of conv_forward in x.
+// For 3x3, stride 1, pad 1 this is itself such a convolution of gy, with the
+// kernel transposed in (O, C) and rotated by 180 degrees.
+template <typename T>
+void conv_backward_data(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
+  if (winograd_pays(g)) winograd_conv3x3(gy, w, true, static_cast<const T*>(nullptr), gx, g.N, g.O, g.C, g.H, g.W, {});
+  else conv_backward_data_im2col(gy, w, gx, g);
 }
 
 // gw[O,C,KH,KW] = sum_n gy[n] * im2col(x[n])^T and gb[O] = sum gy (gb may be null).

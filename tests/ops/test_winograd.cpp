@@ -1,0 +1,179 @@
+// The Winograd F(2x2, 3x3) kernel (ops/winograd.hpp) against a direct
+// convolution computed in double, and the dispatching conv_forward /
+// conv_backward_data against the im2col path.
+#include "lgh/ops/conv_impl.hpp"
+#include "op_test_utils.hpp"
+
+using namespace lgh;
+using namespace lgh_test;
+using ops::detail::ConvEpilogue;
+using ops::detail::ConvGeometry;
+
+namespace {
+
+struct Shape5 {
+  int64_t N, Cin, Cout, H, W;
+};
+
+// y[n, o, i, j] = b[o] + sum_{c, ki, kj} x[n, c, i + ki - 1, j + kj - 1] k(o, c, ki, kj)
+// with k = w[o, c, ki, kj] (forward, w is [Cout][Cin][3][3]) or
+// k = w[c, o, 2 - ki, 2 - kj] (adjoint, w is [Cin][Cout][3][3]).
+template <typename T>
+std::vector<double> direct_conv3x3(const std::vector<T>& x, const std::vector<T>& w, bool adjoint,
+                                   const std::vector<T>& bias, const Shape5& s) {
+  std::vector<double> y(static_cast<size_t>(s.N * s.Cout * s.H * s.W));
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t o = 0; o < s.Cout; ++o)
+      for (int64_t i = 0; i < s.H; ++i)
+        for (int64_t j = 0; j < s.W; ++j) {
+          double acc = bias.empty() ? 0.0 : double(bias[o]);
+          for (int64_t c = 0; c < s.Cin; ++c)
+            for (int64_t ki = 0; ki < 3; ++ki)
+              for (int64_t kj = 0; kj < 3; ++kj) {
+                const int64_t ih = i + ki - 1, iw = j + kj - 1;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                const T k = adjoint ? w[((c * s.Cout + o) * 3 + (2 - ki)) * 3 + (2 - kj)]
+                                    : w[((o * s.Cin + c) * 3 + ki) * 3 + kj];
+                acc += double(x[((n * s.Cin + c) * s.H + ih) * s.W + iw]) * double(k);
+              }
+          y[((n * s.Cout + o) * s.H + i) * s.W + j] = acc;
+        }
+  return y;
+}
+
+template <typename T>
+std::vector<T> random_values(int64_t n, uint64_t seed) {
+  const auto v = random_tensor({n}, seed).to_vector();
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// Max |a - b| relative to max |b|.
+template <typename T>
+double relative_error(const std::vector<T>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    err = std::max(err, std::fabs(double(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(b[i]));
+  }
+  return err / std::max(scale, 1e-300);
+}
+
+void apply_epilogue(std::vector<double>& y, const ConvEpilogue<float>& e) {
+  for (size_t i = 0; i < y.size(); ++i) {
+    double v = y[i];
+    if (e.relu) v = std::max(v, 0.0);
+    if (e.residual) v += e.residual[i];
+    if (e.relu_after_residual) v = std::max(v, 0.0);
+    y[i] = v;
+  }
+}
+
+// Odd sizes (partial tiles in the last row and column), a 1x1 image, channel
+// counts that are multiples of nothing, batches, and one shape that the
+// dispatch sends to Winograd.
+const std::vector<Shape5> kShapes = {{1, 1, 1, 1, 1},   {2, 3, 5, 7, 5},    {1, 5, 3, 2, 3},
+                                     {3, 17, 13, 9, 11}, {2, 70, 65, 6, 4}, {2, 64, 72, 16, 13}};
+
+// Float Winograd F(2, 3) agrees with the direct sum to about 1e-6 of the
+// output's largest magnitude (at most 1.2e-6 against im2col on the model's
+// shapes, up to 277 input channels); 1e-5 leaves room for deeper sums, not
+// for a wrong transform.
+constexpr double kFloatTolerance = 1e-5;
+
+}  // namespace
+
+TEST_CASE("Winograd forward matches a direct convolution, with bias and each epilogue", "[ops][conv][winograd]") {
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    uint64_t seed = 100;
+    for (const Shape5& s : kShapes) {
+      const auto x = random_values<float>(s.N * s.Cin * s.H * s.W, ++seed);
+      const auto w = random_values<float>(s.Cout * s.Cin * 9, ++seed);
+      const auto b = random_values<float>(s.Cout, ++seed);
+      const auto residual = random_values<float>(s.N * s.Cout * s.H * s.W, ++seed);
+      struct Case {
+        const char* name;
+        bool with_bias;
+        ConvEpilogue<float> epilogue;
+      };
+      const std::vector<Case> cases = {{"no bias", false, {}},
+                                       {"bias", true, {}},
+                                       {"relu", true, {true, nullptr, false}},
+                                       {"residual", true, {false, residual.data(), false}},
+                                       {"residual, relu", true, {false, residual.data(), true}},
+                                       {"relu, residual, relu", true, {true, residual.data(), true}}};
+      for (const Case& c : cases) {
+        INFO("shape N=" << s.N << " C=" << s.Cin << " O=" << s.Cout << " " << s.H << "x" << s.W << ", " << c.name
+                        << ", threads " << threads);
+        std::vector<float> y(static_cast<size_t>(s.N * s.Cout * s.H * s.W), -7.0f);
+        ops::detail::winograd_conv3x3(x.data(), w.data(), false, c.with_bias ? b.data() : nullptr, y.data(), s.N,
+                                      s.Cin, s.Cout, s.H, s.W, c.epilogue);
+        std::vector<double> ref = direct_conv3x3(x, w, false, c.with_bias ? b : std::vector<float>{}, s);
+        apply_epilogue(ref, c.epilogue);
+        CHECK(relative_error(y, ref) < kFloatTolerance);
+      }
+    }
+  }
+  set_num_threads(2);
+}
+
+TEST_CASE("Winograd adjoint (data gradient) matches a direct transposed convolution", "[ops][conv][winograd]") {
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    uint64_t seed = 200;
+    for (const Shape5& s : kShapes) {
+      INFO("shape N=" << s.N << " C=" << s.Cin << " O=" << s.Cout << " " << s.H << "x" << s.W << ", threads "
+                      << threads);
+      const auto gy = random_values<float>(s.N * s.Cin * s.H * s.W, ++seed);
+      // The forward convolution maps Cout channels to Cin: w is [Cin][Cout][3][3].
+      const auto w = random_values<float>(s.Cin * s.Cout * 9, ++seed);
+      std::vector<float> gx(static_cast<size_t>(s.N * s.Cout * s.H * s.W), -7.0f);
+      ops::detail::winograd_conv3x3(gy.data(), w.data(), true, static_cast<const float*>(nullptr), gx.data(), s.N,
+                                    s.Cin, s.Cout, s.H, s.W, {});
+      CHECK(relative_error(gx, direct_conv3x3(gy, w, true, {}, s)) < kFloatTolerance);
+    }
+  }
+  set_num_threads(2);
+}
+
+TEST_CASE("Winograd in double is as exact as the direct sum", "[ops][conv][winograd]") {
+  for (const Shape5& s : kShapes) {
+    INFO("shape N=" << s.N << " C=" << s.Cin << " O=" << s.Cout << " " << s.H << "x" << s.W);
+    const auto x = random_values<double>(s.N * s.Cin * s.H * s.W, 301);
+    const auto w = random_values<double>(s.Cout * s.Cin * 9, 302);
+    const auto b = random_values<double>(s.Cout, 303);
+    std::vector<double> y(static_cast<size_t>(s.N * s.Cout * s.H * s.W));
+    ops::detail::winograd_conv3x3(x.data(), w.data(), false, b.data(), y.data(), s.N, s.Cin, s.Cout, s.H, s.W, {});
+    CHECK(relative_error(y, direct_conv3x3(x, w, false, b, s)) < 1e-13);
+  }
+}
+
+TEST_CASE("conv_forward and conv_backward_data choose Winograd and agree with im2col", "[ops][conv][winograd]") {
+  ConvGeometry g;
+  g.N = 2, g.C = 64, g.H = 16, g.W = 17, g.O = 72, g.KH = 3, g.KW = 3, g.stride = 1, g.pad = 1;
+  g.OH = g.H, g.OW = g.W;
+  REQUIRE(ops::detail::winograd_pays(g));
+  ConvGeometry small = g;
+  small.N = 1, small.H = 8, small.W = 8, small.OH = 8, small.OW = 8;
+  CHECK_FALSE(ops::detail::winograd_pays(small));
+  ConvGeometry strided = g;
+  strided.stride = 2;
+  CHECK_FALSE(ops::detail::winograd_pays(strided));
+
+  const auto x = random_values<float>(g.N * g.C * g.H * g.W, 401);
+  const auto w = random_values<float>(g.O * g.C * 9, 402);
+  const auto b = random_values<float>(g.O, 403);
+  const auto residual = random_values<float>(g.N * g.O * g.H * g.W, 404);
+  const ConvEpilogue<float> epilogue{true, residual.data(), true};
+  std::vector<float> y(residual.size()), y_ref(residual.size());
+  ops::detail::conv_forward(x.data(), w.data(), b.data(), y.data(), g, epilogue);
+  ops::detail::conv_forward_im2col(x.data(), w.data(), b.data(), y_ref.data(), g, epilogue);
+  CHECK(relative_error(y, std::vector<double>(y_ref.begin(), y_ref.end())) < kFloatTolerance);
+
+  const auto gy = random_values<float>(g.N * g.O * g.H * g.W, 405);
+  std::vector<float> gx(x.size()), gx_ref(x.size());
+  ops::detail::conv_backward_data(gy.data(), w.data(), gx.data(), g);
+  ops::detail::conv_backward_data_im2col(gy.data(), w.data(), gx_ref.data(), g);
+  CHECK(relative_error(gx, std::vector<double>(gx_ref.begin(), gx_ref.end())) < kFloatTolerance);
+}
