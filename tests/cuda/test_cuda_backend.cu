@@ -1,18 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include "cuda_test_utils.cuh"
+
 #include "lgh/core/tensor.hpp"
 #include "philox.cuh"
 
 using namespace lgh;
-
-// Every GPU test starts with this: without a device the test says so and passes nothing off as checked.
-#define LGH_REQUIRE_DEVICE_OR_SKIP()                                        \
-  do {                                                                      \
-    if (cuda::device_count() == 0) {                                        \
-      WARN("no CUDA device available: skipping " << Catch::getResultCapture().getCurrentTestName()); \
-      return;                                                               \
-    }                                                                       \
-  } while (0)
 
 TEST_CASE("the CUDA backend is registered by linking lgh::cuda", "[cuda]") {
   CHECK(cuda_available());

@@ -4,6 +4,8 @@
 // needs a GPU (the cases skip, saying so, without one).
 #include <catch2/catch.hpp>
 
+#include "cuda_test_utils.cuh"
+
 #include <cmath>
 #include <vector>
 
@@ -16,14 +18,6 @@
 #include "lgh/optim/adam_math.hpp"
 
 using namespace lgh;
-
-#define LGH_REQUIRE_DEVICE_OR_SKIP()                                                                   \
-  do {                                                                                                 \
-    if (cuda::device_count() == 0) {                                                                   \
-      WARN("no CUDA device available: skipping " << Catch::getResultCapture().getCurrentTestName());   \
-      return;                                                                                          \
-    }                                                                                                  \
-  } while (0)
 
 namespace {
 
