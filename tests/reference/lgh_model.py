@@ -19,6 +19,8 @@ paper's terms as follows:
 Conventions fixed here (the C++ side must match them):
   * Residual skip: conv4 (or identity) is applied to the block's raw input x,
     not to relu(bn(x)).
+  * Group branch: b0 = b_conv0(x), b1 = b_conv1(b0) (b1 reads b0, as the
+    authors' nets/Net.py), b2 = b_down1(b1), b3 = b_down2(b2).
   * Concat orders: neck [H0, T]; b_up1 input [Up(b3), b2]; b_up0 input
     [b21, b1, b0]; fusion input [F_1, ..., F_K] in group order.
   * Soft-argmax coordinates: u = column index, v = row index, 0-based at 1/4
@@ -238,11 +240,12 @@ class Up(nn.Module):
 
 class JointGroupSelector(nn.Module):
     """Holds theta [J, K], the logits of the relaxed one-hot selector (Eq. 8),
-    initialised to 1/K everywhere so that no group is preferred."""
+    initialised to 0.5 everywhere as the authors' nets/Net.py does (equal
+    logits: no group is preferred)."""
 
     def __init__(self, J, K):
         super().__init__()
-        self.weight = nn.Parameter(torch.full((J, K), 1.0 / K))
+        self.weight = nn.Parameter(torch.full((J, K), 0.5))
 
     def forward(self, mode, tau=1.0, uniforms=None):
         return select_groups(self.weight, mode, tau, uniforms)
@@ -306,7 +309,11 @@ class SoftArgmaxDepth(nn.Module):
         self.wx = nn.Parameter(cols.view(1, size).repeat(size, 1), requires_grad=False)
         self.wy = nn.Parameter(cols.view(size, 1).repeat(1, size), requires_grad=False)
         # beta as a depthwise 1x1 convolution without bias: one scalar per joint.
+        # Initialised to 1 (the C++ model does the same), so that the soft-argmax
+        # starts at each heatmap's maximum; the authors' SoftHeatmap
+        # (nets/Block_lib.py) leaves PyTorch's default, U(-1, 1) here.
         self.beta = nn.Conv2d(J, J, 1, groups=J, bias=False)
+        nn.init.ones_(self.beta.weight)
 
     def forward(self, heatmaps, depthmaps):
         B, J, H, W = heatmaps.shape
@@ -350,9 +357,10 @@ class LearnableGroupsHandModel(nn.Module):
             self.nddr_layer0 = GroupFusion(K, P1)
 
     def group_features(self, x, k):
-        """F_k of group k from the neck output x (P0 channels, 1/4 resolution)."""
+        """F_k of group k from the neck output x (P0 channels, 1/4 resolution).
+        b1 reads b0, not x (the authors' nets/Net.py: bf_1 = b_conv1[j](bf_0))."""
         b0 = self.b_conv0[k](x)
-        b1 = self.b_conv1[k](x)
+        b1 = self.b_conv1[k](b0)
         b2 = self.b_down1[k](b1)
         b3 = self.b_down2[k](b2)
         b21 = self.b_up1[k](torch.cat([self.b_up2[k](b3), b2], dim=1))

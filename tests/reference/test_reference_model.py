@@ -135,7 +135,7 @@ class Selector(unittest.TestCase):
         self.assertTrue(set(s.unique().tolist()) <= {0.0, 1.0})
         tied = torch.tensor([[0.5, 0.5, 0.1], [0.2, 0.7, 0.7], [1 / 3, 1 / 3, 1 / 3]], dtype=torch.float64)
         self.assertEqual(L.select_groups(tied, "hard").argmax(1).tolist(), [0, 1, 0])
-        # The initialisation (all 1/K) selects group 0 for every joint.
+        # The initialisation (all 0.5, as the authors) selects group 0 for every joint.
         init = L.JointGroupSelector(21, 3).weight.detach()
         self.assertTrue(bool((L.select_groups(init, "hard")[:, 0] == 1).all()))
 

@@ -27,12 +27,15 @@ struct SelectorOptions {
   bool straight_through = false;           // hard forward, soft backward
 };
 
-// θ of Eq. (8), initialised to 1/K everywhere (no prior on the grouping).
+// θ of Eq. (8), initialised to 0.5 everywhere as the authors' nets/Net.py
+// (nn.init.constant_(self.meta_S.weight, 0.5)): equal logits, no prior on the
+// grouping. Any constant gives the same S̃ (softmax is shift-invariant) and the
+// same Adam steps (the gradient does not depend on the constant).
 template <typename T>
 class JointGroupSelector : public Module<T> {
  public:
   JointGroupSelector(int64_t joints, int64_t groups) {
-    theta = this->register_parameter("weight", Tensor<T>::full(Shape{joints, groups}, T(1) / T(groups)));
+    theta = this->register_parameter("weight", Tensor<T>::full(Shape{joints, groups}, T(0.5)));
     this->set_param_group(ParamGroup::Selector);
   }
 
@@ -63,9 +66,13 @@ class JointGroupSelector : public Module<T> {
   Tensor<T> theta;
 };
 
-// Group k's branch: b0 = Basic(P0->P0, 1x1); b1 = Res2D(P0->P1);
-// b2 = Down(b1); b3 = Down(b2); b21 = [Basic(2P1->P1, 1x1), Up](concat[Up(b3), b2]);
-// F_k = [Basic(P0+2P1->2P1, 1x1), Res2D(2P1->P1)](concat[b21, b1, b0]).
+// Group k's branch on the neck output x:
+//   b0 = Basic(P0->P0, 1x1)(x);  b1 = Res2D(P0->P1)(b0);  b2 = Down(b1);  b3 = Down(b2);
+//   b21 = [Basic(2P1->P1, 1x1), Up](concat[Up(b3), b2]);
+//   F_k = [Basic(P0+2P1->2P1, 1x1), Res2D(2P1->P1)](concat[b21, b1, b0]).
+// b1 reads b0, not x: the authors' nets/Net.py, Learnable_Groups.forward
+// (bf_0 = b_conv0[j](kpt_F1); bf_1 = b_conv1[j](bf_0)). The key names and the
+// shapes are the same either way, so only the values tell the two apart.
 template <typename T>
 class GroupBranch : public Module<T> {
  public:
@@ -83,14 +90,25 @@ class GroupBranch : public Module<T> {
     up0 = this->register_module(group_key(names::kBranchUp0, k) + ".1", std::make_shared<Res2D<T>>(2 * p1, p1, rng));
   }
 
-  Tensor<T> forward(const Tensor<T>& x) {
-    const Tensor<T> b0 = conv0->forward(x);
-    const Tensor<T> b1 = conv1->forward(x);
-    const Tensor<T> b2 = down1->forward(b1);
-    const Tensor<T> b3 = down2->forward(b2);
-    const Tensor<T> b21 = up1->forward(up1_reduce->forward(ops::concat<T>({up2->forward(b3), b2}, 1)));
-    return up0->forward(up0_reduce->forward(ops::concat<T>({b21, b1, b0}, 1)));
+  // Every tensor of the branch, named as in the comment above.
+  struct Intermediates {
+    Tensor<T> b0, b1, b2, b3, b21, features;
+  };
+
+  Intermediates forward_intermediates(const Tensor<T>& x) {
+    Intermediates r;
+    r.b0 = conv0->forward(x);
+    r.b1 = conv1->forward(r.b0);
+    r.b2 = down1->forward(r.b1);
+    r.b3 = down2->forward(r.b2);
+    r.b21 = up1->forward(up1_reduce->forward(ops::concat<T>({up2->forward(r.b3), r.b2}, 1)));
+    r.features = up0->forward(up0_reduce->forward(ops::concat<T>({r.b21, r.b1, r.b0}, 1)));
+    return r;
   }
+
+  // F_k [B,P1,H,W] from the neck output x [B,P0,H,W]. (Holding b3 until the
+  // end costs one map at 1/4 of the branch's resolution.)
+  Tensor<T> forward(const Tensor<T>& x) { return forward_intermediates(x).features; }
 
   std::shared_ptr<Basic<T>> conv0, up1_reduce, up0_reduce;
   std::shared_ptr<Res2D<T>> conv1, up0;
