@@ -241,6 +241,66 @@ TEST_CASE("the hand box comes from the keypoints or the mask, square with the ma
   CHECK(box_from_keypoints(s, 1.2, 32).side == Approx(32));
 }
 
+// The authors' RHD box (datasets/RHD.py:152-213), worked by hand on a 320 x 320 image.
+TEST_CASE("the reference box reproduces the authors' RHD crop rule", "[data][crop]") {
+  HandSample s;
+  s.rgb = Image(320, 320, 3, 0);
+  s.id = "test/reference_box";
+  auto place = [&](double x0, double x1, double y0, double y1, double rx, double ry) {
+    for (int j = 0; j < kNumJoints; ++j) {
+      const double t = j / double(kNumJoints - 1);
+      s.uv[j] = {x0 + t * (x1 - x0), y1 - t * (y1 - y0)};
+      s.visible[j] = true;
+    }
+    s.uv[kRootJoint] = {rx, ry};
+  };
+  CropOptions o;
+  o.box_source = BoxSource::kReference;
+  o.margin = 3.0;  // unused by the reference rule
+  SECTION("a hand in the middle") {
+    // Extent x [100, 160], y [120, 200], root (130, 150): reach = 2 max(30, 30) = 60
+    // in x and 2 max(50, 30) = 100 in y, so side 1.2 * 100 = 120 around the extent's
+    // middle (130, 160): corners (70, 100), nothing to clip or push back.
+    place(100, 160, 120, 200, 130, 150);
+    const HandBox b = hand_box(s, o);
+    CHECK(b.side == 120);
+    CHECK(b.cx == Approx(70 + 60 - 0.5));
+    CHECK(b.cy == Approx(100 + 60 - 0.5));
+  }
+  SECTION("a hand at the border: clipped to [10, 310], pushed back inside") {
+    // Extent x [250, 318], y [20, 60], root (300, 40): reach 2 max(18, 50) = 100,
+    // side 120. x: [224, 344] -> [224, 310] (86); y: [-20, 100] -> [10, 100] (90);
+    // side = 90. x1 = 224 - (224 + 90 - 320 + 10) = 220, y1 = 10.
+    place(250, 318, 20, 60, 300, 40);
+    const HandBox b = hand_box(s, o);
+    CHECK(b.side == 90);
+    CHECK(b.cx == Approx(220 + 45 - 0.5));
+    CHECK(b.cy == Approx(10 + 45 - 0.5));
+  }
+  SECTION("occluded joints do not count unless none is visible") {
+    place(100, 160, 120, 200, 130, 150);
+    const HandBox visible_only = hand_box(s, o);
+    s.uv[5] = {5, 5};  // an inner joint moved far away, but occluded
+    s.visible[5] = false;
+    const HandBox with_hidden = hand_box(s, o);
+    CHECK(with_hidden.side == visible_only.side);
+    CHECK(with_hidden.cx == visible_only.cx);
+    for (int j = 0; j < kNumJoints; ++j) s.visible[j] = false;
+    CHECK(hand_box(s, o).side > visible_only.side);  // now every joint, the far one included
+  }
+  SECTION("the crop maps the integer box onto the S x S input") {
+    place(100, 160, 120, 200, 130, 150);
+    s.K = Intrinsics{300, 300, 160, 160};
+    o.size = 240;
+    const CropSample c = crop_hand(s, o);
+    // Pixel x1 = 70 covers [69.5, 70.5]: its left edge lands on the crop's left edge.
+    CHECK(c.to_crop.apply(69.5, 99.5)[0] == Approx(-0.5));
+    CHECK(c.to_crop.apply(69.5, 99.5)[1] == Approx(-0.5));
+    CHECK(c.to_crop.apply(189.5, 219.5)[0] == Approx(239.5));
+    CHECK(c.scale == Approx(2.0));
+  }
+}
+
 TEST_CASE("joints without annotation stay out of the labels", "[data][crop]") {
   std::mt19937 rng(8);
   HandSample s = random_sample(rng);

@@ -71,6 +71,7 @@ enum class BoxSource {
   kAuto,       // the mask when it has hand pixels, else the keypoints
   kMask,       // the mask's hand pixels (the paper's choice), error when empty
   kKeypoints,  // every annotated joint's uv (occluded ones included)
+  kReference,  // the authors' RHD evaluation crop (box_reference below); margin and min_side unused
 };
 
 struct CropOptions {
@@ -171,7 +172,63 @@ inline bool box_from_mask(const Image& mask, double margin, double min_side, Han
   return true;
 }
 
+// The box of the authors' RHD loader (datasets/RHD.py, lines 152-213,
+// without its training noise), for evaluating weights trained on their crops:
+//   * the extent [lo, hi] of the visible joints (all joints when none is
+//     visible), clipped to [0, W] (RHD.py:159-172);
+//   * side = 1.2 clip(2 max(hi - r, r - lo), 30, 500) with r the root joint 12,
+//     centred on the middle of the extent (RHD.py:174-180);
+//   * corners clipped to [10, W - 10], side = clip(largest clipped side, 30,
+//     280), then an integer square [x1, x1 + side) x [y1, y1 + side) pushed
+//     back inside the image (RHD.py:203-213; W is the image width, 320 on RHD,
+//     used for both axes as there).
+// The pixel [x1, x1 + side) is resampled to [0, S) (S/side per pixel), which
+// puts the box centre at x1 + side/2 - 0.5 in pixel-centre coordinates.
+inline HandBox box_reference(const HandSample& s) {
+  const double W = s.rgb.width;
+  double lo[2], hi[2];
+  for (int pass = 0; pass < 2; ++pass) {  // visible joints first, then all of them
+    lo[0] = lo[1] = std::numeric_limits<double>::infinity();
+    hi[0] = hi[1] = -std::numeric_limits<double>::infinity();
+    for (int j = 0; j < kNumJoints; ++j) {
+      if ((pass == 0 && !s.visible[j]) || !detail::finite2(s.uv[j])) continue;
+      for (int a = 0; a < 2; ++a) {
+        lo[a] = std::min(lo[a], s.uv[j][a]);
+        hi[a] = std::max(hi[a], s.uv[j][a]);
+      }
+    }
+    if (lo[0] <= hi[0]) break;
+  }
+  LGH_CHECK(lo[0] <= hi[0], "sample " << s.id << ": no joint has image coordinates, cannot place the hand crop");
+  LGH_CHECK(detail::finite2(s.uv[kRootJoint]), "sample " << s.id << ": the reference crop needs the root joint's uv");
+  double reach = 0;
+  for (int a = 0; a < 2; ++a) {
+    lo[a] = std::max(lo[a], 0.0);
+    hi[a] = std::min(hi[a], W);
+    reach = std::max(reach, 2 * std::max(hi[a] - s.uv[kRootJoint][a], s.uv[kRootJoint][a] - lo[a]));
+  }
+  const double side0 = 1.2 * std::min(std::max(reach, 30.0), 500.0);
+  double clipped = 0, c0[2];
+  for (int a = 0; a < 2; ++a) {
+    const double mid = 0.5 * (lo[a] + hi[a]);
+    c0[a] = std::min(std::max(mid - side0 / 2, 10.0), W - 10.0);
+    clipped = std::max(clipped, std::min(std::max(mid + side0 / 2, 10.0), W - 10.0) - c0[a]);
+  }
+  const int side = static_cast<int>(std::min(std::max(clipped, 30.0), 280.0));
+  double corner[2];
+  for (int a = 0; a < 2; ++a) {
+    const int start = static_cast<int>(c0[a]);
+    corner[a] = start - std::max(start + side - static_cast<int>(W) + 10, 0);
+  }
+  HandBox b;
+  b.side = side;
+  b.cx = corner[0] + 0.5 * side - 0.5;
+  b.cy = corner[1] + 0.5 * side - 0.5;
+  return b;
+}
+
 inline HandBox hand_box(const HandSample& s, const CropOptions& o) {
+  if (o.box_source == BoxSource::kReference) return box_reference(s);
   HandBox box;
   if (o.box_source != BoxSource::kKeypoints && box_from_mask(s.mask, o.margin, o.min_side, &box)) return box;
   LGH_CHECK(o.box_source != BoxSource::kMask,
