@@ -88,20 +88,23 @@ struct SoftArgmaxState {
   }
 };
 
-// The state of one image row y (W pixels, contiguous): the row's maximum
-// first, then the sums, so the row costs one exp per pixel and needs no
-// rescaling inside it. Merging the rows in order gives the whole map.
+// The state of a run of n >= 1 pixels of image row y starting at column x0
+// (h, dm: n contiguous values): the run's maximum first, then the sums, so
+// the run costs one exp per pixel and needs no rescaling inside it. The CPU
+// takes whole rows (x0 = 0, n = W); a CUDA thread takes the few pixels of one
+// vector load. Merging the runs in any order gives the whole map.
 template <typename T>
-LGH_HOST_DEVICE inline SoftArgmaxState<T> soft_argmax_row_state(const T* h, const T* dm, int64_t W, T beta, T y) {
+LGH_HOST_DEVICE inline SoftArgmaxState<T> soft_argmax_span_state(const T* h, const T* dm, int64_t n, T beta, T x0,
+                                                                 T y) {
   SoftArgmaxState<T> st{};
-  if (W <= 0) return st;
+  if (n <= 0) return st;
   T m = beta * h[0];
-  for (int64_t x = 1; x < W; ++x) m = max(m, beta * h[x]);
+  for (int64_t x = 1; x < n; ++x) m = max(m, beta * h[x]);
   T s = T(0), sx = T(0), sd = T(0);
-  for (int64_t x = 0; x < W; ++x) {
+  for (int64_t x = 0; x < n; ++x) {
     const T e = exp(beta * h[x] - m);
     s += e;
-    sx += e * static_cast<T>(x);
+    sx += e * (x0 + static_cast<T>(x));
     sd += e * dm[x];
   }
   st.m = m;
@@ -110,6 +113,12 @@ LGH_HOST_DEVICE inline SoftArgmaxState<T> soft_argmax_row_state(const T* h, cons
   st.sy = s * y;
   st.sd = sd;
   return st;
+}
+
+// The state of one whole image row y (W pixels, contiguous).
+template <typename T>
+LGH_HOST_DEVICE inline SoftArgmaxState<T> soft_argmax_row_state(const T* h, const T* dm, int64_t W, T beta, T y) {
+  return soft_argmax_span_state(h, dm, W, beta, T(0), y);
 }
 
 // What the backward of one (b, j) needs besides the pixels: the forward's
