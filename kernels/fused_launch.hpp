@@ -184,10 +184,10 @@ inline int64_t fusion_wgrad_workspace_elems(const FusionWgradPlan& p, int64_t M)
 
 // ---- soft-argmax with depth -------------------------------------------------------
 // One block per (b, j). The threads per block follow the map size (a power of
-// two, 32..256): enough pixels per thread for several vector loads in flight,
-// and at the paper's 64 x 64 maps 128 threads, so that the B*J blocks of a
-// batch of 64 (1344) are resident at once (16 per multiprocessor) instead of
-// leaving a partial second wave.
+// two, 32..256, about 32 pixels per thread): each thread then has several
+// 16-byte loads of h and dm in flight, and at the paper's 64 x 64 maps a block
+// is 128 threads, which keeps the blocks short and many (a batch of 64 is
+// 1344 of them, over 8 per multiprocessor on a 132-multiprocessor card).
 inline unsigned soft_argmax_threads(int64_t HW) {
   unsigned t = 32;
   while (t < 256 && static_cast<int64_t>(t) * 32 < HW) t *= 2;

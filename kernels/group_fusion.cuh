@@ -321,14 +321,23 @@ __global__ void group_fusion_wgrad_finalize(const T* __restrict__ workspace, int
   if (e >= stride) return;
   T sum = T(0);
   for (int64_t s = 0; s < splits; ++s) sum += workspace[s * stride + e];
-  if (e < static_cast<int64_t>(M) * M) {
-    const int r = static_cast<int>(e / M), c = static_cast<int>(e % M);
-    const int g = r / P, p = r - g * P;
-    if (dst.weight[g]) dst.weight[g][static_cast<int64_t>(p) * M + c] = sum;
-  } else {
-    const int r = static_cast<int>(e - static_cast<int64_t>(M) * M);
-    const int g = r / P, p = r - g * P;
-    if (dst.bias[g]) dst.bias[g][p] = sum;
+  const bool is_weight = e < static_cast<int64_t>(M) * M;
+  const int r = static_cast<int>(is_weight ? e / M : e - static_cast<int64_t>(M) * M);
+  const int g = r / P, p = r - g * P;
+  // The group's pointers by constant indices (a run-time index into the
+  // kernel parameters would copy them to local memory).
+  T* w = nullptr;
+  T* db = nullptr;
+#pragma unroll
+  for (int k = 0; k < launch::kMaxFusionGroups; ++k)
+    if (k == g) {
+      w = dst.weight[k];
+      db = dst.bias[k];
+    }
+  if (is_weight) {
+    if (w) w[static_cast<int64_t>(p) * M + (e - static_cast<int64_t>(r) * M)] = sum;
+  } else if (db) {
+    db[p] = sum;
   }
 }
 

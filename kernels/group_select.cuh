@@ -35,22 +35,34 @@ struct ChannelScale {
 // ---- kernels ------------------------------------------------------------------
 namespace kernels {
 
+// The scale, copied from the kernel parameters to shared memory (a pointer
+// into the parameters would make every thread copy them to local memory);
+// null when there is none. Every thread of the block must call it.
+template <typename T>
+__device__ __forceinline__ const T* stage_scale(const ChannelScale<T>& scale) {
+  __shared__ T a[kMaxScaledChannels];
+  if (threadIdx.x < static_cast<unsigned>(scale.n)) a[threadIdx.x] = scale.a[threadIdx.x];
+  __syncthreads();
+  return scale.n ? a : nullptr;
+}
+
 template <typename T>
 __global__ void group_select_forward(const T* __restrict__ s, const T* __restrict__ x, int64_t B, int K, int J, int C,
                                      ChannelScale<T> scale, T* __restrict__ y) {
+  const T* a = stage_scale(scale);
   const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;  // r = b*J + j
   if (r >= B * J) return;
   const int64_t b = r / J;
   const int j = static_cast<int>(r - b * J);
   math::group_select_point(s + static_cast<int64_t>(j) * K, x + (b * K * J + j) * C, static_cast<int64_t>(J) * C, K,
-                           C, scale.n ? scale.a : static_cast<const T*>(nullptr), y + r * C);
+                           C, a, y + r * C);
 }
 
 template <typename T>
 __global__ void group_select_backward(const T* __restrict__ s, const T* __restrict__ x, const T* __restrict__ dy,
                                       int64_t B, int K, int J, int C, ChannelScale<T> scale, int64_t dx_blocks,
                                       T* __restrict__ ds, T* __restrict__ dx) {
-  const T* a = scale.n ? scale.a : static_cast<const T*>(nullptr);
+  const T* a = stage_scale(scale);
   if (blockIdx.x < dx_blocks) {
     // dx: point r = (b*K + k)*J + j.
     const int64_t r = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;

@@ -87,7 +87,7 @@ __device__ __forceinline__ math::SoftArgmaxState<T> block_merge(math::SoftArgmax
 template <typename T, int kThreads, bool kVec>
 __global__ void __launch_bounds__(kThreads)
     soft_argmax_depth_forward(const T* __restrict__ h, const T* __restrict__ dm, const T* __restrict__ beta, int J,
-                              int64_t W, int64_t HW, T* __restrict__ uvd, T* __restrict__ stats,
+                              int W, int HW, T* __restrict__ uvd, T* __restrict__ stats,
                               Backprojection<T> bp, T* __restrict__ xyz) {
   const int64_t r = blockIdx.x;  // r = b*J + j
   const T bj = beta[r % J];
@@ -98,12 +98,12 @@ __global__ void __launch_bounds__(kThreads)
     constexpr int V = launch::soft_argmax_vector_width(sizeof(T));
     constexpr int U = kSoftArgmaxUnroll;
     using Vec = detail::SoftArgmaxPack<T, V>;
-    const int64_t nv = HW / V;
-    for (int64_t base = threadIdx.x; base < nv; base += static_cast<int64_t>(kThreads) * U) {
+    const int nv = HW / V;
+    for (int base = threadIdx.x; base < nv; base += kThreads * U) {
       Vec hv[U], dv[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const int64_t v = base + static_cast<int64_t>(u) * kThreads;
+        const int v = base + u * kThreads;
         if (v < nv) {
           hv[u] = reinterpret_cast<const Vec*>(hr)[v];
           dv[u] = reinterpret_cast<const Vec*>(dr)[v];
@@ -111,18 +111,18 @@ __global__ void __launch_bounds__(kThreads)
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const int64_t v = base + static_cast<int64_t>(u) * kThreads;
+        const int v = base + u * kThreads;
         if (v < nv) {
           // A vector never crosses a row (W % V == 0): it is a run of row y from x0.
-          const int64_t i = v * V, y = i / W;
+          const int i = v * V, y = i / W;
           st.merge(math::soft_argmax_span_state(hv[u].v, dv[u].v, V, bj, static_cast<T>(i - y * W),
                                                 static_cast<T>(y)));
         }
       }
     }
   } else {
-    for (int64_t i = threadIdx.x; i < HW; i += kThreads) {
-      const int64_t y = i / W;
+    for (int i = threadIdx.x; i < HW; i += kThreads) {
+      const int y = i / W;
       st.push(bj * hr[i], static_cast<T>(i - y * W), static_cast<T>(y), dr[i]);
     }
   }
@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(kThreads)
 template <typename T, int kThreads, bool kVec>
 __global__ void __launch_bounds__(kThreads)
     soft_argmax_depth_backward(const T* __restrict__ h, const T* __restrict__ dm, const T* __restrict__ beta, int J,
-                               int64_t W, int64_t HW, const T* __restrict__ uvd, const T* __restrict__ stats,
+                               int W, int HW, const T* __restrict__ uvd, const T* __restrict__ stats,
                                const T* __restrict__ duvd, const T* __restrict__ dxyz, Backprojection<T> bp,
                                T* __restrict__ dh, T* __restrict__ ddm, T* __restrict__ dbeta_partial) {
   const int64_t r = blockIdx.x;  // r = b*J + j
@@ -177,12 +177,12 @@ __global__ void __launch_bounds__(kThreads)
     constexpr int V = launch::soft_argmax_vector_width(sizeof(T));
     constexpr int U = kSoftArgmaxUnroll;
     using Vec = detail::SoftArgmaxPack<T, V>;
-    const int64_t nv = HW / V;
-    for (int64_t base = threadIdx.x; base < nv; base += static_cast<int64_t>(kThreads) * U) {
+    const int nv = HW / V;
+    for (int base = threadIdx.x; base < nv; base += kThreads * U) {
       Vec hv[U], dv[U];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const int64_t v = base + static_cast<int64_t>(u) * kThreads;
+        const int v = base + u * kThreads;
         if (v < nv) {
           hv[u] = reinterpret_cast<const Vec*>(hr)[v];
           dv[u] = reinterpret_cast<const Vec*>(dr)[v];
@@ -190,9 +190,9 @@ __global__ void __launch_bounds__(kThreads)
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
-        const int64_t v = base + static_cast<int64_t>(u) * kThreads;
+        const int v = base + u * kThreads;
         if (v < nv) {
-          const int64_t i = v * V, y = i / W;
+          const int i = v * V, y = i / W;
           const T fy = static_cast<T>(y), x0 = static_cast<T>(i - y * W);
           Vec gh, gd;
 #pragma unroll
@@ -205,8 +205,8 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   } else {
-    for (int64_t i = threadIdx.x; i < HW; i += kThreads) {
-      const int64_t y = i / W;
+    for (int i = threadIdx.x; i < HW; i += kThreads) {
+      const int y = i / W;
       T gh, gd;
       acc += math::soft_argmax_backward_point(c, hr[i], dr[i], static_cast<T>(i - y * W), static_cast<T>(y), &gh, &gd);
       if (dhr) dhr[i] = gh;
@@ -238,6 +238,7 @@ inline void check_soft_argmax(const char* op, int64_t B, int64_t J, int64_t H, i
   LGH_CHECK(B >= 1 && J >= 1 && H >= 1 && W >= 1 && J <= 2147483647,
             op << ": heatmaps must be [B, J, H, W] with every extent >= 1, got [" << B << ", " << J << ", " << H << ", "
                << W << "]");
+  LGH_CHECK(H * W <= 2147483647 / 2, op << ": maps of " << H << " x " << W << " pixels are too large (at most 2^30 pixels)");
   LGH_CHECK(B * J <= launch::kMaxGridX,
             op << ": B*J = " << B * J << " maps is too many for one launch ([" << B << ", " << J << ", " << H << ", "
                << W << "])");
@@ -264,8 +265,8 @@ inline void soft_argmax_dispatch(unsigned threads, bool vec, Args&&... args) {
 
 template <typename T, int kThreads, bool kVec>
 struct SoftArgmaxForwardLaunch {
-  static void run(int64_t blocks, cudaStream_t stream, const T* h, const T* dm, const T* beta, int J, int64_t W,
-                  int64_t HW, T* uvd, T* stats, const Backprojection<T>& bp, T* xyz) {
+  static void run(int64_t blocks, cudaStream_t stream, const T* h, const T* dm, const T* beta, int J, int W, int HW,
+                  T* uvd, T* stats, const Backprojection<T>& bp, T* xyz) {
     kernels::soft_argmax_depth_forward<T, kThreads, kVec>
         <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(h, dm, beta, J, W, HW, uvd, stats, bp, xyz);
   }
@@ -273,8 +274,8 @@ struct SoftArgmaxForwardLaunch {
 
 template <typename T, int kThreads, bool kVec>
 struct SoftArgmaxBackwardLaunch {
-  static void run(int64_t blocks, cudaStream_t stream, const T* h, const T* dm, const T* beta, int J, int64_t W,
-                  int64_t HW, const T* uvd, const T* stats, const T* duvd, const T* dxyz, const Backprojection<T>& bp,
+  static void run(int64_t blocks, cudaStream_t stream, const T* h, const T* dm, const T* beta, int J, int W, int HW,
+                  const T* uvd, const T* stats, const T* duvd, const T* dxyz, const Backprojection<T>& bp,
                   T* dh, T* ddm, T* partial) {
     kernels::soft_argmax_depth_backward<T, kThreads, kVec><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
         h, dm, beta, J, W, HW, uvd, stats, duvd, dxyz, bp, dh, ddm, partial);
@@ -297,12 +298,12 @@ inline void soft_argmax_depth_forward(const T* heatmaps, const T* depthmaps, con
             op << ": null heatmaps, depthmaps, beta or uvd ([" << B << ", " << J << ", " << H << ", " << W << "])");
   LGH_CHECK(bp.enabled() == (xyz != nullptr),
             op << ": xyz [B,J,3] is written exactly when the back-projection data is given");
-  const int64_t HW = H * W;
+  const int HW = static_cast<int>(H * W);
   const bool vec = launch::soft_argmax_can_vectorize(
       W, sizeof(T), detail::aligned16_or_null(heatmaps) && detail::aligned16_or_null(depthmaps));
   detail::soft_argmax_dispatch<detail::SoftArgmaxForwardLaunch, T>(launch::soft_argmax_threads(HW), vec, B * J, stream,
-                                                                  heatmaps, depthmaps, beta, static_cast<int>(J), W,
-                                                                  HW, uvd, stats, bp, xyz);
+                                                                  heatmaps, depthmaps, beta, static_cast<int>(J),
+                                                                  static_cast<int>(W), HW, uvd, stats, bp, xyz);
   LGH_CUDA_CHECK_LAUNCH("soft_argmax_depth_forward");
 }
 
@@ -336,14 +337,15 @@ inline void soft_argmax_depth_backward(const T* heatmaps, const T* depthmaps, co
               op << ": dbeta needs " << need << " bytes of workspace, got " << workspace_bytes << " ([" << B << ", "
                  << J << ", " << H << ", " << W << "])");
   }
-  const int64_t HW = H * W;
+  const int HW = static_cast<int>(H * W);
   const bool vec = launch::soft_argmax_can_vectorize(
       W, sizeof(T),
       detail::aligned16_or_null(heatmaps) && detail::aligned16_or_null(depthmaps) && detail::aligned16_or_null(dh) &&
           detail::aligned16_or_null(ddm));
   T* partial = dbeta ? static_cast<T*>(workspace) : nullptr;
   detail::soft_argmax_dispatch<detail::SoftArgmaxBackwardLaunch, T>(
-      launch::soft_argmax_threads(HW), vec, B * J, stream, heatmaps, depthmaps, beta, static_cast<int>(J), W, HW, uvd,
+      launch::soft_argmax_threads(HW), vec, B * J, stream, heatmaps, depthmaps, beta, static_cast<int>(J),
+      static_cast<int>(W), HW, uvd,
       stats, duvd, dxyz, bp, dh, ddm, partial);
   LGH_CUDA_CHECK_LAUNCH("soft_argmax_depth_backward");
   if (dbeta) {

@@ -115,7 +115,7 @@ TEST_CASE("fusion weight-gradient splits cover every pixel of every image exactl
 TEST_CASE("soft-argmax block size and vector path follow the map", "[cuda][launch]") {
   CHECK(soft_argmax_threads(1) == 32);
   CHECK(soft_argmax_threads(16 * 16) == 32);
-  CHECK(soft_argmax_threads(64 * 64) == 128);  // paper: 32 pixels per thread, B*J blocks in one wave
+  CHECK(soft_argmax_threads(64 * 64) == 128);  // paper: 32 pixels per thread
   CHECK(soft_argmax_threads(128 * 128) == 256);
   CHECK(soft_argmax_threads(1 << 24) == 256);
   for (int64_t hw = 1; hw < 100000; hw = hw * 3 + 1) {
