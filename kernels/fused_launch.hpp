@@ -82,8 +82,10 @@ constexpr int kFusionBM = 32, kFusionBN = 128, kFusionBK = 16;
 constexpr int kFusionTM = 4, kFusionTN = 4;
 constexpr int kFusionThreads = (kFusionBM / kFusionTM) * (kFusionBN / kFusionTN);
 // Tile of the weight-gradient kernel: BW x BW entries of dWall per block,
-// BKW pixels per stage, the same 256 threads as 16 x 16 with 4 x 4 each.
-constexpr int kFusionBW = 64, kFusionBKW = 16, kFusionTW = 4;
+// BKW pixels per stage, the same 256 threads as 16 x 16 with 6 x 6 each. 96 is
+// the paper's M = K*P = 3 x 32: one tile holds all of dWall, so every pixel of
+// dG and F is read by one block only, and no accumulator is wasted.
+constexpr int kFusionBW = 96, kFusionBKW = 16, kFusionTW = 6;
 constexpr int kFusionWgradThreads = (kFusionBW / kFusionTW) * (kFusionBW / kFusionTW);
 static_assert(kFusionThreads == 256 && kFusionWgradThreads == 256, "fusion kernels assume 256 threads");
 // Rows of a shared tile are padded by 4 elements: the transposed stores of
@@ -125,7 +127,7 @@ inline Dim3 fusion_gemm_grid(int64_t B, int64_t M, int64_t HW) {
 // partial bias gradient to a workspace, and a second launch sums the splits
 // in order (deterministic: no atomics). The plan depends on the shapes only,
 // never on the device, so every GPU gives the same sums.
-constexpr int64_t kFusionWgradTargetBlocks = 512;
+constexpr int64_t kFusionWgradTargetBlocks = 256;
 constexpr int64_t kFusionWgradMaxSplits = 256;
 struct FusionWgradPlan {
   int64_t images_per_split = 1;  // > 1 only when chunks_per_image == 1

@@ -11,8 +11,9 @@
 // Kernels: a shared-memory tiled GEMM (32 output channels x 128 pixels per
 // block, 16 input channels per stage, 4 x 4 accumulators per thread) for the
 // forward and for the input gradient (the same kernel reading Wall
-// transposed); a split-reduction GEMM for the weight gradient, whose splits
-// are summed in order by a second launch. The eval form (group_fusion_eval)
+// transposed); a split-reduction GEMM for the weight gradient (96 x 96 entries
+// of dWall per block, 6 x 6 per thread, the next stage loaded into registers
+// during the products), whose splits are summed in order by a second launch. The eval form (group_fusion_eval)
 // applies the folded BatchNorm and the ReLU in the forward's epilogue
 // (math::fusion_epilogue, as the CPU op).
 //
@@ -42,6 +43,11 @@ namespace detail {
 template <typename T, int N>
 struct alignas(16) Pack {
   T v[N];
+};
+// Two elements, aligned to their size (shared-memory reads of pairs).
+template <typename T>
+struct alignas(2 * sizeof(T)) Pack2 {
+  T v[2];
 };
 
 // The per-group pointers, by value in the kernel's parameters.
@@ -200,16 +206,23 @@ __global__ void __launch_bounds__(launch::kFusionThreads) group_fusion_gemm(deta
 }
 
 // Partial dWall (and bias gradient) of split blockIdx.z: tile rows r0.. of
-// dGcat, tile columns c0.. of Fcat, summed over the split's pixels.
+// dGcat, tile columns c0.. of Fcat, summed over the split's pixels. The next
+// stage's tiles are loaded into registers while the current one is multiplied
+// from shared memory, so the loads' latency overlaps the arithmetic even with
+// few blocks per multiprocessor.
 template <typename T, bool kVec>
 __global__ void __launch_bounds__(launch::kFusionWgradThreads) group_fusion_wgrad_partial(
     detail::FusionWgradArgs<T> a) {
   constexpr int BW = launch::kFusionBW, BK = launch::kFusionBKW, TW = launch::kFusionTW, PAD = launch::kFusionPad;
   constexpr int NT = launch::kFusionWgradThreads;
-  using Pack = detail::Pack<T, TW>;
-  static_assert((BW * BK / TW) % NT == 0 && (BW * BK) % NT == 0, "tile loads must split evenly");
-  __shared__ Pack As_raw[BK * (BW + PAD) / TW];
-  __shared__ Pack Bs_raw[BK * (BW + PAD) / TW];
+  constexpr int V = 4;                                      // pixels per vector load (kVec)
+  constexpr int kLoads = kVec ? (BW * BK / V + NT - 1) / NT  // per thread and tile
+                              : (BW * BK + NT - 1) / NT;
+  using Pack2 = detail::Pack2<T>;
+  using PackV = detail::Pack<T, V>;
+  static_assert(TW % 2 == 0 && BK % V == 0, "accumulator rows are read in pairs, vectors never straddle a stage");
+  __shared__ PackV As_raw[BK * (BW + PAD) / V];
+  __shared__ PackV Bs_raw[BK * (BW + PAD) / V];
   extern __shared__ __align__(16) unsigned char fusion_table_raw[];
   T(*As)[BW + PAD] = reinterpret_cast<T(*)[BW + PAD]>(As_raw);  // dG rows, pixel-major
   T(*Bs)[BW + PAD] = reinterpret_cast<T(*)[BW + PAD]>(Bs_raw);  // F rows, pixel-major
@@ -228,9 +241,48 @@ __global__ void __launch_bounds__(launch::kFusionWgradThreads) group_fusion_wgra
 
   const int64_t s = blockIdx.z;
   const launch::FusionWgradRange range = launch::fusion_wgrad_range(a.plan, s, a.B, HW);
+  const int64_t per_image = (range.n1 - range.n0 + BK - 1) / BK;
+  const int64_t stages = (range.b1 - range.b0) * per_image;
   const int r0 = blockIdx.y * BW, c0 = blockIdx.x * BW;
   const int ty = t / (BW / TW), tx = t % (BW / TW);
   const bool bias_block = blockIdx.x == 0;  // one column of tiles also sums the bias gradient
+
+  // Registers of the stage in flight: kLoads vectors (or elements) of each tile.
+  PackV gv[kLoads], fv[kLoads];
+  auto load_stage = [&](int64_t st) {
+    const int64_t img = (range.b0 + st / per_image) * P * HW;
+    const int64_t n0 = range.n0 + (st % per_image) * BK;
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) {
+      const int e = t + l * NT;
+      const int rr = kVec ? e / (BK / V) : e / BK;
+      const int64_t n = n0 + (kVec ? (e % (BK / V)) * V : e % BK);
+      const bool ok = e < (kVec ? BW * BK / V : BW * BK) && n < range.n1;
+#pragma unroll
+      for (int j = 0; j < V; ++j) gv[l].v[j] = fv[l].v[j] = T(0);
+      if (kVec) {
+        if (ok && r0 + rr < M) gv[l] = *reinterpret_cast<const PackV*>(g_row[r0 + rr] + img + n);
+        if (ok && c0 + rr < M) fv[l] = *reinterpret_cast<const PackV*>(f_row[c0 + rr] + img + n);
+      } else {
+        if (ok && r0 + rr < M) gv[l].v[0] = g_row[r0 + rr][img + n];
+        if (ok && c0 + rr < M) fv[l].v[0] = f_row[c0 + rr][img + n];
+      }
+    }
+  };
+  auto store_stage = [&]() {
+#pragma unroll
+    for (int l = 0; l < kLoads; ++l) {
+      const int e = t + l * NT;
+      if (e >= (kVec ? BW * BK / V : BW * BK)) continue;
+      const int rr = kVec ? e / (BK / V) : e / BK;
+      const int kk = kVec ? (e % (BK / V)) * V : e % BK;
+#pragma unroll
+      for (int j = 0; j < (kVec ? V : 1); ++j) {
+        As[kk + j][rr] = gv[l].v[j];
+        Bs[kk + j][rr] = fv[l].v[j];
+      }
+    }
+  };
 
   T acc[TW][TW];
 #pragma unroll
@@ -239,63 +291,37 @@ __global__ void __launch_bounds__(launch::kFusionWgradThreads) group_fusion_wgra
     for (int j = 0; j < TW; ++j) acc[i][j] = T(0);
   T bias_acc = T(0);
 
-  for (int64_t b = range.b0; b < range.b1; ++b) {
-    const int64_t img = b * P * HW;
-    for (int64_t n0 = range.n0; n0 < range.n1; n0 += BK) {
-      // Both tiles BW rows x BK pixels, stored pixel-major (transposed).
-      if (kVec) {
+  if (stages > 0) {
+    load_stage(0);
+    store_stage();
+  }
+  __syncthreads();
+  for (int64_t st = 0; st < stages; ++st) {
+    if (st + 1 < stages) load_stage(st + 1);  // in flight during the products below
+    if (bias_block && t < BW) {
 #pragma unroll
-        for (int it = 0; it < BW * BK / TW / NT; ++it) {
-          const int e = t + it * NT;
-          const int rr = e / (BK / TW), kk = (e % (BK / TW)) * TW;
-          const int64_t n = n0 + kk;
-          Pack gv, fv;
-          const bool in_range = n < range.n1;
-          if (in_range && r0 + rr < M) {
-            gv = *reinterpret_cast<const Pack*>(g_row[r0 + rr] + img + n);
-          } else {
-#pragma unroll
-            for (int j = 0; j < TW; ++j) gv.v[j] = T(0);
-          }
-          if (in_range && c0 + rr < M) {
-            fv = *reinterpret_cast<const Pack*>(f_row[c0 + rr] + img + n);
-          } else {
-#pragma unroll
-            for (int j = 0; j < TW; ++j) fv.v[j] = T(0);
-          }
-#pragma unroll
-          for (int j = 0; j < TW; ++j) {
-            As[kk + j][rr] = gv.v[j];
-            Bs[kk + j][rr] = fv.v[j];
-          }
-        }
-      } else {
-#pragma unroll
-        for (int it = 0; it < BW * BK / NT; ++it) {
-          const int e = t + it * NT;
-          const int rr = e / BK, kk = e % BK;
-          const int64_t n = n0 + kk;
-          const bool in_range = n < range.n1;
-          As[kk][rr] = (in_range && r0 + rr < M) ? g_row[r0 + rr][img + n] : T(0);
-          Bs[kk][rr] = (in_range && c0 + rr < M) ? f_row[c0 + rr][img + n] : T(0);
-        }
-      }
-      __syncthreads();
-      if (bias_block && t < BW) {
-#pragma unroll
-        for (int k = 0; k < BK; ++k) bias_acc += As[k][t];
-      }
-#pragma unroll
-      for (int k = 0; k < BK; ++k) {
-        const Pack av = *reinterpret_cast<const Pack*>(&As[k][ty * TW]);
-        const Pack bv = *reinterpret_cast<const Pack*>(&Bs[k][tx * TW]);
-#pragma unroll
-        for (int i = 0; i < TW; ++i)
-#pragma unroll
-          for (int j = 0; j < TW; ++j) acc[i][j] += av.v[i] * bv.v[j];
-      }
-      __syncthreads();
+      for (int k = 0; k < BK; ++k) bias_acc += As[k][t];
     }
+#pragma unroll
+    for (int k = 0; k < BK; ++k) {
+      T av[TW], bv[TW];
+#pragma unroll
+      for (int i = 0; i < TW / 2; ++i) {
+        const Pack2 x = *reinterpret_cast<const Pack2*>(&As[k][ty * TW + 2 * i]);
+        const Pack2 y = *reinterpret_cast<const Pack2*>(&Bs[k][tx * TW + 2 * i]);
+        av[2 * i] = x.v[0];
+        av[2 * i + 1] = x.v[1];
+        bv[2 * i] = y.v[0];
+        bv[2 * i + 1] = y.v[1];
+      }
+#pragma unroll
+      for (int i = 0; i < TW; ++i)
+#pragma unroll
+        for (int j = 0; j < TW; ++j) acc[i][j] += av[i] * bv[j];
+    }
+    __syncthreads();
+    if (st + 1 < stages) store_stage();
+    __syncthreads();
   }
 
   T* part = a.workspace + s * (static_cast<int64_t>(M) * M + M);

@@ -41,7 +41,11 @@ namespace kernels {
 template <typename T>
 __device__ __forceinline__ const T* stage_scale(const ChannelScale<T>& scale) {
   __shared__ T a[kMaxScaledChannels];
-  if (threadIdx.x < static_cast<unsigned>(scale.n)) a[threadIdx.x] = scale.a[threadIdx.x];
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int c = 0; c < kMaxScaledChannels; ++c)  // constant indices: read straight from the parameters
+      if (c < scale.n) a[c] = scale.a[c];
+  }
   __syncthreads();
   return scale.n ? a : nullptr;
 }
