@@ -13,9 +13,10 @@
 // forward and for the input gradient (the same kernel reading Wall
 // transposed); a split-reduction GEMM for the weight gradient (96 x 96 entries
 // of dWall per block, 6 x 6 per thread, the next stage loaded into registers
-// during the products), whose splits are summed in order by a second launch. The eval form (group_fusion_eval)
-// applies the folded BatchNorm and the ReLU in the forward's epilogue
-// (math::fusion_epilogue, as the CPU op).
+// during the products), whose splits are summed in order by a second launch.
+// The eval form (group_fusion_forward with scale and shift, as the CPU's
+// group_fusion_eval) applies the folded BatchNorm and the ReLU in the
+// forward's epilogue (math::fusion_epilogue, as the CPU op).
 //
 // Gradients (group_fusion_backward overwrites them; dG_k = dL/dG_k):
 //   dF_m                = sum_k W_k[:, mP:(m+1)P]^T . dG_k      (dFcat[b] = Wall^T . dGcat[b])
@@ -27,7 +28,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 
 #include "common.cuh"
 #include "fused_launch.hpp"
