@@ -7,7 +7,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
+
 namespace lgh_cli {
+
+// Parses argv (argv[0] is the program name), runs the command, returns the
+// exit code (main.cpp). `configure`, when given, sees the app with every
+// command registered, before parsing (the fuzz harness uses it).
+int run(int argc, const char* const* argv, const std::function<void(CLI::App&)>& configure = nullptr);
 
 // Each registers a subcommand on `app`; the subcommand's callback does the work.
 void add_synth_command(CLI::App& app);

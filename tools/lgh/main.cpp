@@ -6,7 +6,12 @@
 #include "lgh/core/config.hpp"
 #include "lgh/core/error.hpp"
 
-int main(int argc, char** argv) {
+namespace lgh_cli {
+
+// The whole tool as a function: parses the command line, runs the command
+// and returns the exit code, never calling exit(), so that a harness can
+// drive every command in-process (tests/fuzz/fuzz_cli.cpp).
+int run(int argc, const char* const* argv, const std::function<void(CLI::App&)>& configure) {
   CLI::App app{"lgh " LGH_VERSION_STRING
                ": 3D hand pose estimation with learnable joint groups (Li, Gao, Sang, AAAI 2021)"};
   app.name("lgh");
@@ -19,6 +24,8 @@ int main(int argc, char** argv) {
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("error: ") + e.what() + "\nRun with --help for more information.\n";
   });
+
+  if (configure) configure(app);
 
   try {
     app.parse(argc, argv);
@@ -35,3 +42,9 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace lgh_cli
+
+#ifndef LGH_CLI_NO_MAIN
+int main(int argc, char** argv) { return lgh_cli::run(argc, argv); }
+#endif
