@@ -2,13 +2,24 @@
 # Installs what building and testing lgh needs on Debian bookworm (idempotent:
 # only missing packages are installed, and the package lists are refreshed
 # only when something must be installed).
+#
+#   bash tools/setup.sh           the build and the tests
+#   bash tools/setup.sh --fuzz    also clang and libFuzzer, for tools/fuzz.sh
+#                                 and tools/sanitize.sh (docs/reliability.md)
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libeigen3-dev catch2 libstb-dev nlohmann-json3-dev libcli11-dev libmatio-dev libbenchmark-dev
+  libpng-dev libjpeg62-turbo-dev
   python3 python3-numpy python3-scipy python3-torch
 )
+for arg in "$@"; do
+  case "$arg" in
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "setup: unknown option '$arg' (expected --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
