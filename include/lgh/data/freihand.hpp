@@ -40,6 +40,13 @@ struct FreiHandOptions {
   std::string split = "training";  // file prefix and image folder
   int image_size = 224;            // expected width and height; 0 skips the check
   bool load_masks = true;          // read <split>/mask when that folder exists
+  // Bounds on the annotation files, checked before and while they are
+  // parsed, so that a forged file cannot exhaust memory (a parsed JSON
+  // value takes tens of bytes): larger files are refused before reading,
+  // and parsing stops at the first list entry or value beyond the limit.
+  // FreiHAND's training_xyz.json holds 32,560 entries in about 40 MB.
+  int64_t max_annotations = 1000000;
+  int64_t max_json_bytes = int64_t(256) << 20;
 };
 
 class FreiHandDataset : public Dataset {
@@ -127,12 +134,39 @@ class FreiHandDataset : public Dataset {
   }
 
  private:
-  static nlohmann::json read_json(const std::string& path) {
+  // Every annotation file is a list with one entry per annotation; an entry
+  // (a 21x3 joint list) holds 85 JSON values, so 128 per entry bounds the
+  // whole document.
+  static constexpr int64_t kMaxValuesPerEntry = 128;
+
+  nlohmann::json read_json(const std::string& path) const {
     LGH_CHECK(detail::is_file(path), "freihand: annotation file '" << path << "' is missing");
-    std::ifstream f(path);
+    std::ifstream f(path, std::ios::binary);
     LGH_CHECK(f.good(), "freihand: cannot open '" << path << "'");
+    f.seekg(0, std::ios::end);
+    const std::streamoff bytes = f.tellg();
+    f.seekg(0, std::ios::beg);
+    LGH_CHECK(bytes >= 0 && bytes <= opt_.max_json_bytes,
+              "freihand: '" << path << "' is " << bytes << " bytes, more than the limit of " << opt_.max_json_bytes
+                            << " (FreiHandOptions::max_json_bytes)");
+    int64_t entries = 0, values = 0;
+    const int64_t max_values = opt_.max_annotations * kMaxValuesPerEntry;
+    nlohmann::json::parser_callback_t count = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+      using E = nlohmann::json::parse_event_t;
+      if (event == E::value || event == E::array_start || event == E::object_start) {
+        LGH_CHECK(++values <= max_values, "freihand: '" << path << "' holds more than " << max_values
+                                                        << " JSON values (" << kMaxValuesPerEntry
+                                                        << " per annotation, FreiHandOptions::max_annotations = "
+                                                        << opt_.max_annotations << ")");
+        // An entry of the top-level list starts at depth 1.
+        LGH_CHECK(depth != 1 || ++entries <= opt_.max_annotations,
+                  "freihand: '" << path << "' lists more than " << opt_.max_annotations
+                                << " annotations (FreiHandOptions::max_annotations)");
+      }
+      return true;
+    };
     try {
-      return nlohmann::json::parse(f);
+      return nlohmann::json::parse(f, count);
     } catch (const nlohmann::json::exception& e) {
       LGH_FAIL("freihand: '" << path << "' is not valid JSON: " << e.what());
     }

@@ -77,6 +77,9 @@ struct NDArray {
   std::string bytes;
 
   int64_t numel() const {
+    // Validated shapes multiply to at most the data size, except that a zero
+    // extent may follow extents whose product alone would overflow.
+    if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     return n;
@@ -183,6 +186,8 @@ class Document {
 
 class Unpickler {
  public:
+  static constexpr size_t kMaxArrayDims = 64;
+
   // `what` names the input in error messages (usually the file path).
   Unpickler(const std::string& bytes, std::string what) : in_(bytes), what_(std::move(what)) {}
 
@@ -566,14 +571,20 @@ class Unpickler {
   void set_array_data(Value* v, std::vector<int64_t> shape, bool fortran, const std::string& data) {
     NDArray& arr = v->array;
     arr.shape = std::move(shape);
+    // numpy's own limit (NPY_MAXDIMS is 32, 64 in numpy 2); it also bounds
+    // the work of the Fortran reordering below.
+    check(arr.shape.size() <= kMaxArrayDims, "numpy array with " + std::to_string(arr.shape.size()) +
+                                                 " dimensions, more than " + std::to_string(kMaxArrayDims));
     // The element count must match the data before anything is allocated
     // from it; this also bounds the count (no overflow from forged shapes).
-    uint64_t n = 1;
-    for (int64_t d : arr.shape) {
-      check(d == 0 || n <= data.size() / static_cast<uint64_t>(d),
-            "numpy array of shape " + arr.shape_str() + " does not match its " + std::to_string(data.size()) +
-                " data bytes");
-      n *= static_cast<uint64_t>(d);
+    // A zero extent makes the array empty whatever the other extents are.
+    const bool empty = std::find(arr.shape.begin(), arr.shape.end(), 0) != arr.shape.end();
+    uint64_t n = empty ? 0 : 1;
+    for (size_t i = 0; !empty && i < arr.shape.size(); ++i) {
+      const auto d = static_cast<uint64_t>(arr.shape[i]);
+      check(n <= data.size() / d, "numpy array of shape " + arr.shape_str() + " does not match its " +
+                                      std::to_string(data.size()) + " data bytes");
+      n *= d;
     }
     check(n * static_cast<uint64_t>(arr.dtype.itemsize) == data.size(),
           "numpy array of shape " + arr.shape_str() + " and dtype " + arr.dtype.str() + " needs " +

@@ -6,6 +6,9 @@
 //         -> selection by S̃ (Eq. 8): uv_j = 4 Σ_k S̃_jk (u,v)_jk, d_j = Σ_k S̃_jk d_jk.
 #pragma once
 
+#include <cstdint>
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "lgh/nn/hourglass.hpp"
@@ -46,14 +49,30 @@ struct ModelConfig {
   bool uses_fusion() const { return fusion && num_groups > 1; }
   int64_t heatmap_size() const { return input_size / 4; }
 
+  // Upper bounds: a config comes from files (weights metadata, shapes, JSON
+  // given to the tool), and each of these sizes multiplies memory. They are
+  // far above the paper's (S 256, F 256, P0 = P1 = 32, K 3, depth 4, 2
+  // modules, J 21) and refuse a forged config before a model is allocated.
+  static constexpr int64_t kMaxInputSize = 1024;
+  static constexpr int64_t kMaxChannels = 1024;  // F, P0, P1
+  static constexpr int kMaxJoints = 256;         // J (and so K <= J)
+  static constexpr int kMaxHourglassModules = 16;
+
   void validate() const {
-    LGH_CHECK(input_size >= 64 && input_size % 64 == 0, "model config: input size S must be a positive multiple of 64, got " << input_size);
-    LGH_CHECK(features >= 2 && features % 2 == 0, "model config: features F must be even and >= 2, got " << features);
-    LGH_CHECK(p0 >= 1 && p1 >= 1, "model config: P0 and P1 must be >= 1, got " << p0 << ", " << p1);
-    LGH_CHECK(num_groups >= 1, "model config: number of groups K must be >= 1, got " << num_groups);
-    LGH_CHECK(num_joints >= 1, "model config: number of joints must be >= 1, got " << num_joints);
-    LGH_CHECK(hourglass_modules >= 1, "model config: hourglass modules must be >= 1, got " << hourglass_modules);
-    LGH_CHECK(hourglass_depth >= 1 && (heatmap_size() >> hourglass_depth) >= 1 && heatmap_size() % (int64_t(1) << hourglass_depth) == 0,
+    LGH_CHECK(input_size >= 64 && input_size % 64 == 0 && input_size <= kMaxInputSize,
+              "model config: input size S must be a positive multiple of 64 up to " << kMaxInputSize << ", got " << input_size);
+    LGH_CHECK(features >= 2 && features % 2 == 0 && features <= kMaxChannels,
+              "model config: features F must be even, in [2, " << kMaxChannels << "], got " << features);
+    LGH_CHECK(p0 >= 1 && p1 >= 1 && p0 <= kMaxChannels && p1 <= kMaxChannels,
+              "model config: P0 and P1 must be in [1, " << kMaxChannels << "], got " << p0 << ", " << p1);
+    LGH_CHECK(num_joints >= 1 && num_joints <= kMaxJoints,
+              "model config: number of joints J must be in [1, " << kMaxJoints << "], got " << num_joints);
+    LGH_CHECK(num_groups >= 1 && num_groups <= num_joints,
+              "model config: number of groups K must be in [1, J = " << num_joints << "], got " << num_groups);
+    LGH_CHECK(hourglass_modules >= 1 && hourglass_modules <= kMaxHourglassModules,
+              "model config: hourglass modules must be in [1, " << kMaxHourglassModules << "], got " << hourglass_modules);
+    LGH_CHECK(hourglass_depth >= 1 && hourglass_depth < 62 && (heatmap_size() >> hourglass_depth) >= 1 &&
+                  heatmap_size() % (int64_t(1) << hourglass_depth) == 0,
               "model config: hourglass depth " << hourglass_depth << " does not fit heatmaps of " << heatmap_size()
                                                << " pixels (S/4 must be divisible by 2^depth)");
   }
@@ -67,9 +86,16 @@ struct ModelConfig {
     LGH_CHECK(j.is_object(), "model config: expected a JSON object");
     ModelConfig c;
     auto get_int = [&](const char* key, auto& field) {
+      using Field = std::remove_reference_t<decltype(field)>;
       if (!j.contains(key)) return;
-      LGH_CHECK(j.at(key).is_number_integer(), "model config: '" << key << "' must be an integer");
-      field = j.at(key).get<std::remove_reference_t<decltype(field)>>();
+      const auto& v = j.at(key);
+      LGH_CHECK(v.is_number_integer(), "model config: '" << key << "' must be an integer");
+      // Range-checked before narrowing, so that 2^32 + 3 cannot pass as 3.
+      const bool fits = v.is_number_unsigned() ? v.template get<uint64_t>() <= uint64_t(std::numeric_limits<Field>::max())
+                                               : v.template get<int64_t>() >= int64_t(std::numeric_limits<Field>::min()) &&
+                                                     v.template get<int64_t>() <= int64_t(std::numeric_limits<Field>::max());
+      LGH_CHECK(fits, "model config: '" << key << "' = " << v.dump() << " is out of range");
+      field = static_cast<Field>(v.template get<int64_t>());
     };
     get_int("S", c.input_size);
     get_int("F", c.features);
