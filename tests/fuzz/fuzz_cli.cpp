@@ -4,9 +4,9 @@
 //
 // The input is one argument per line (argv[0] is added). Each input runs
 // twice:
-//  1. parse only: every command's callback is replaced by nothing, so the
-//     parser, the flag checks and the usage errors are fuzzed with any
-//     values;
+//  1. parse only: every command stops when its parsing is complete, before
+//     its work, so the parser, the flag checks and the usage errors are
+//     fuzzed with any values;
 //  2. for real, in a sandbox directory holding small fixtures (weights,
 //     an input batch, a model config, a FreiHAND-layout data set), when the
 //     arguments stay inside it: no argument names a path outside it ('/' or
@@ -36,10 +36,7 @@ constexpr double kMaxNumber = 4;
 constexpr size_t kMaxArgs = 64;
 
 // The fixtures that a command line can name (relative to the sandbox).
-void build_sandbox(const std::string& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path(), ec);
+void make_fixtures(const std::string& dir) {
   lgh::nn::ModelConfig c;
   c.input_size = 64;
   c.features = 2;
@@ -61,12 +58,26 @@ void build_sandbox(const std::string& dir) {
   lgh::data::write_freihand_layout(lgh::data::SyntheticHands(sc), 2, dir + "/fh", wo);
 }
 
+// The fixtures are made once, then copied into the sandbox afresh after
+// every run that may have changed it.
+void build_sandbox(const std::string& dir) {
+  namespace fs = std::filesystem;
+  static const std::string fixtures = [] {
+    const std::string f = lgh_fuzz::scratch() / "cli-fixtures";
+    fs::create_directories(f);
+    make_fixtures(f);
+    return f;
+  }();
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir)) fs::remove_all(e.path(), ec);
+  fs::copy(fixtures, dir, fs::copy_options::recursive);
+}
+
 const std::string& sandbox() {
   static const std::string dir = [] {
     const std::string d = lgh_fuzz::scratch() / "cli";
     std::filesystem::create_directories(d);
     build_sandbox(d);
-    if (::chdir(d.c_str()) != 0) std::abort();
     // Help texts go to stdout: not needed, and they would flood the log.
     const int null = ::open("/dev/null", O_WRONLY);
     if (null >= 0) ::dup2(null, STDOUT_FILENO);
@@ -74,6 +85,20 @@ const std::string& sandbox() {
   }();
   return dir;
 }
+
+// Changes the working directory for its lifetime.
+class Cwd {
+ public:
+  explicit Cwd(const std::string& dir) : previous_(std::filesystem::current_path()) {
+    std::filesystem::current_path(dir);
+  }
+  ~Cwd() { std::filesystem::current_path(previous_); }
+  Cwd(const Cwd&) = delete;
+  Cwd& operator=(const Cwd&) = delete;
+
+ private:
+  std::filesystem::path previous_;
+};
 
 // A number as CLI11 would read one (decimal, hex, octal, binary, float).
 bool parse_number(const std::string& s, double* v) {
@@ -111,10 +136,13 @@ bool inside_sandbox(const std::vector<std::string>& args) {
   return true;
 }
 
-void replace_callbacks(CLI::App& app) {
+// Phase 1: each command stops once its own parsing is complete (values
+// assigned, checks and requirements done), before its callback. The
+// callbacks are left in place: the commands' option storage lives in them.
+void stop_before_work(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
-    sub->callback([] {});
-    replace_callbacks(*sub);
+    sub->parse_complete_callback([] { throw CLI::Success(); });
+    stop_before_work(*sub);
   }
 }
 
@@ -141,7 +169,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   argv.push_back(nullptr);
   const int argc = static_cast<int>(argv.size()) - 1;
 
-  check_exit_code(lgh_cli::run(argc, argv.data(), replace_callbacks));
+  // The commands see the sandbox as their working directory, the fuzzer
+  // its own (its corpus paths are relative).
+  const Cwd cwd(dir);
+  check_exit_code(lgh_cli::run(argc, argv.data(), stop_before_work));
   if (inside_sandbox(args)) {
     check_exit_code(lgh_cli::run(argc, argv.data()));
     build_sandbox(dir);
