@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
 #include "fuzz_common.hpp"
 #include "lgh/data/pickle.hpp"
@@ -11,30 +13,36 @@
 
 namespace {
 
-// Touches every value reachable from v (arrays converted), without
-// recursing on containers that contain themselves.
-void walk(const lgh::data::pickle::Value& v, int depth) {
+// Touches every value reachable from the root once (arrays converted):
+// containers may contain themselves, any number of times (a list appended
+// to itself twice reaches 2^depth paths; tests/fuzz/regressions/pickle/).
+void walk(const lgh::data::pickle::Value& root) {
   using lgh::data::pickle::Kind;
-  if (depth > 64) return;
-  switch (v.kind) {
-    case Kind::Tuple:
-    case Kind::List:
-      for (const auto* c : v.items) walk(*c, depth + 1);
-      break;
-    case Kind::Dict:
-      for (const auto& e : v.entries) {
-        walk(*e.first, depth + 1);
-        walk(*e.second, depth + 1);
-      }
-      break;
-    case Kind::Array:
-      if (v.array_ready) {
-        double sum = 0;
-        for (double x : v.array.to_doubles()) sum += x;
-        (void)sum;
-      }
-      break;
-    default: break;
+  using lgh::data::pickle::Value;
+  std::unordered_set<const Value*> seen;
+  std::vector<const Value*> todo{&root};
+  while (!todo.empty()) {
+    const Value* v = todo.back();
+    todo.pop_back();
+    if (!seen.insert(v).second) continue;
+    switch (v->kind) {
+      case Kind::Tuple:
+      case Kind::List: todo.insert(todo.end(), v->items.begin(), v->items.end()); break;
+      case Kind::Dict:
+        for (const auto& e : v->entries) {
+          todo.push_back(e.first);
+          todo.push_back(e.second);
+        }
+        break;
+      case Kind::Array:
+        if (v->array_ready) {
+          double sum = 0;
+          for (double x : v->array.to_doubles()) sum += x;
+          (void)sum;
+        }
+        break;
+      default: break;
+    }
   }
 }
 
@@ -62,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   lgh_fuzz::refusing_only_with_lgh_error([&] {
     const auto doc = lgh::data::pickle::loads(bytes, "fuzz input");
-    walk(doc.root(), 0);
+    walk(doc.root());
   });
   lgh_fuzz::refusing_only_with_lgh_error([&] {
     const std::string& root = rhd_root();
