@@ -6,7 +6,9 @@ mutates; most come from the test fixtures, the rest are written here with
 numpy, scipy, torch (the reference model of tests/reference) and hand-made
 PNG/BMP encoders, so that every branch a decoder takes on real files is
 reachable. Run from anywhere:  /usr/bin/python3 tests/fuzz/make_seeds.py
-(the committed corpus is its output; running it again rewrites it).
+(the committed corpus is its output; running it again rewrites it: the
+.mat files differ only in the creation date scipy writes into their header,
+the model files whenever tests/reference/lgh_model.py changes).
 """
 import io
 import json
