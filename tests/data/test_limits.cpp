@@ -37,10 +37,12 @@ uint32_t crc32(const std::string& bytes) {
   return ~c;
 }
 
-// A PNG of only a signature and an IHDR chunk (RGB, 8 bits).
+// A PNG of a signature, an IHDR chunk (RGB, 8 bits) and the start of an
+// (empty) IDAT chunk: everything before the pixels.
 std::string png_header(uint32_t width, uint32_t height) {
   const std::string ihdr = "IHDR" + be32(width) + be32(height) + std::string("\x08\x02\x00\x00\x00", 5);
-  return std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + ihdr + be32(crc32(ihdr));
+  return std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + ihdr + be32(crc32(ihdr)) + be32(0) + "IDAT" +
+         be32(crc32("IDAT"));
 }
 
 // A baseline JPEG up to its scan header: SOF0 (three components) and SOS.
@@ -162,21 +164,66 @@ TEST_CASE("FreiHAND annotation files of 10^8 samples are refused", "[data][limit
 }
 
 #if defined(LGH_HAVE_MATIO)
-TEST_CASE("an STB label file declaring 10^6 frames is refused before its data is read", "[data][limits][stb]") {
-  // MATLAB 5: a 128-byte header, then one miMATRIX element "handPara" of
-  // class double, 3 x 21 x 1000000, whose 504 MB of data are not there.
+namespace {
+// A MATLAB 5 file: the 128-byte header, then `elements`.
+std::string mat5(const std::string& elements) {
   std::string mat(116, ' ');
   mat.replace(0, 10, "MATLAB 5.0");
-  mat += std::string(8, '\0') + std::string("\x00\x01IM", 4);
-  const uint32_t data_bytes = 3u * 21u * 1000000u * 8u;
-  std::string body = le32(6) + le32(8) + le32(6) + le32(0);                        // array flags: double
-  body += le32(5) + le32(12) + le32(3) + le32(21) + le32(1000000) + le32(0);      // dimensions (padded)
-  body += le32(1) + le32(8) + "handPara";                                          // name
-  body += le32(9) + le32(data_bytes);                                              // real part: tag only
-  mat += le32(14) + le32(static_cast<uint32_t>(body.size() + data_bytes)) + body;
+  return mat + std::string(8, '\0') + std::string("\x00\x01IM", 4) + elements;
+}
+// The headers of a double array "handPara" of the given dimensions, up to
+// its real part's tag (declaring `data_bytes`).
+std::string handpara_headers(const std::vector<uint32_t>& dims, uint32_t dims_bytes, uint32_t data_bytes) {
+  std::string body = le32(6) + le32(8) + le32(6) + le32(0);  // array flags: double
+  body += le32(5) + le32(dims_bytes);
+  for (uint32_t d : dims) body += le32(d);
+  if (dims.size() % 2) body += le32(0);
+  body += le32(1) + le32(8) + "handPara";
+  return body + le32(9) + le32(data_bytes);
+}
+}  // namespace
+
+TEST_CASE("an STB label file declaring 10^6 frames is refused before its data is read", "[data][limits][stb]") {
+  // A compressed variable: 3 x 21 x 1000000 doubles (504 MB) declared in a
+  // few dozen bytes; only its headers are there.
+  const std::string inner = handpara_headers({3, 21, 1000000}, 12, 3u * 21u * 1000000u * 8u);
+  const std::string matrix = le32(14) + le32(static_cast<uint32_t>(inner.size()) + 3u * 21u * 1000000u * 8u) + inner;
+  uLongf zsize = compressBound(matrix.size());
+  std::string z(zsize, '\0');
+  REQUIRE(compress(reinterpret_cast<Bytef*>(&z[0]), &zsize, reinterpret_cast<const Bytef*>(matrix.data()), matrix.size()) == Z_OK);
+  z.resize(zsize);
   lgh_test::ScratchDir dir("limits");
-  lgh_test::write_text(dir.file("B1Counting_SK.mat"), mat);
+  lgh_test::write_text(dir.file("B1Counting_SK.mat"), mat5(le32(15) + le32(static_cast<uint32_t>(z.size())) + z));
   REQUIRE_THROWS_WITH(read_stb_labels_mat(dir.file("B1Counting_SK.mat")),
-                      Contains("B1Counting_SK.mat") && Contains("3 x 21 x 1000000, expected 3 x 21 x frames (of at most 100000 frames)"));
+                      Contains("B1Counting_SK.mat") &&
+                          Contains("3 x 21 x 1000000, expected 3 x 21 x frames (of at most 100000 frames)"));
+}
+
+TEST_CASE("STB label files whose sizes do not fit are refused before matio reads them", "[data][limits][stb]") {
+  lgh_test::ScratchDir dir("limits");
+  const auto refused = [&](const std::string& bytes, const std::string& why) {
+    lgh_test::write_text(dir.file("x.mat"), bytes);
+    CHECK_THROWS_WITH(read_stb_labels_mat(dir.file("x.mat")), Contains("x.mat") && Contains(why));
+  };
+  // The fuzzing finding: a dimensions subelement declaring 4 GB made matio
+  // allocate 8.5 GB (tests/fuzz/regressions/stb_mat/).
+  std::string body = handpara_headers({3, 21, 2}, 0xff00000cu, 0);
+  refused(mat5(le32(14) + le32(static_cast<uint32_t>(body.size())) + body), "a variable with invalid dimensions at byte 128");
+  // A variable longer than the file.
+  body = handpara_headers({3, 21, 2}, 12, 3 * 21 * 2 * 8);
+  refused(mat5(le32(14) + le32(static_cast<uint32_t>(body.size()) + 3 * 21 * 2 * 8) + body), "runs past the end of the file");
+  // Cells and structs are not read.
+  body = handpara_headers({3, 21, 2}, 12, 0);
+  body[8] = 1;  // class mxCELL
+  refused(mat5(le32(14) + le32(static_cast<uint32_t>(body.size())) + body), "MATLAB class 1");
+  // Version 4 and 7.3 (HDF5) files.
+  refused(std::string(200, '\0'), "not a MATLAB 5 file");
+  std::string v73 = mat5("");
+  v73[124] = 0;
+  v73[125] = 2;
+  refused(v73, "MATLAB 7.3 (HDF5)");
+  // The regression input itself.
+  CHECK_THROWS_WITH(read_stb_labels_mat(std::string(LGH_TEST_DATA_DIR) + "/fuzz/regressions/stb_mat/dims_declaring_4gb.mat"),
+                    Contains("runs past the end of the file"));
 }
 #endif

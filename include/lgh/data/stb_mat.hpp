@@ -4,10 +4,14 @@
 #pragma once
 
 #include <matio.h>
+#include <zlib.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "lgh/core/error.hpp"
 #include "lgh/data/stb.hpp"
@@ -16,18 +20,117 @@ namespace lgh {
 namespace data {
 
 namespace detail {
-// MATLAB 7.3 files are HDF5 containers; STB's labels are MATLAB 5 files,
-// and reading them must not hand untrusted bytes to the HDF5 parser. The
-// version sits at bytes 124-125 of the 128-byte header, in the byte order
-// that bytes 126-127 ("IM" little-endian, "MI" big-endian) give.
-inline bool is_mat73_file(const std::string& path) {
+
+// matio trusts the sizes inside a MAT file: a 354-byte file whose
+// dimensions subelement declares 4 GB makes Mat_VarReadInfo allocate 8.5 GB
+// (found by fuzzing; tests/fuzz/regressions/stb_mat/). So the file's
+// structure is checked here first, and matio only sees files that pass:
+// MATLAB 5 files (STB's are; version 4 files and MATLAB 7.3's HDF5 are
+// refused), at most kMaxMatFileBytes, whose every top-level variable is a
+// numeric or char array (no cells, structs, objects, sparse arrays) with at
+// most 32 dimensions and a name of at most 63 bytes, each element within
+// the bytes that hold it. Compressed variables are checked on their first
+// inflated bytes, where those headers are.
+constexpr size_t kMaxMatFileBytes = size_t(64) << 20;  // STB's label files are under 1 MB
+
+struct MatTag {
+  uint32_t type = 0, size = 0;
+  size_t header = 8;  // 4 for the small data element format
+};
+
+inline uint32_t mat_u32(const unsigned char* p, bool big_endian) {
+  return big_endian ? (uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3])
+                    : (uint32_t(p[3]) << 24 | uint32_t(p[2]) << 16 | uint32_t(p[1]) << 8 | p[0]);
+}
+
+// The tag at b[at..n); false when it does not fit.
+inline bool mat_tag(const unsigned char* b, size_t n, size_t at, bool big_endian, MatTag* t) {
+  if (at > n || n - at < 8) return false;
+  const uint32_t w = mat_u32(b + at, big_endian);
+  if (w >> 16) {  // small element: type and size in one word, data in the next 4 bytes
+    t->type = w & 0xffff;
+    t->size = w >> 16;
+    t->header = 4;
+    return t->size <= 4;
+  }
+  t->type = w;
+  t->size = mat_u32(b + at + 4, big_endian);
+  t->header = 8;
+  return t->size <= n - at - 8;
+}
+
+// Checks the headers of a miMATRIX payload b[0..n) (or of its first n
+// inflated bytes): array flags, dimensions, name.
+inline std::string mat_matrix_problem(const unsigned char* b, size_t n, bool big_endian) {
+  MatTag flags, dims, name;
+  if (!mat_tag(b, n, 0, big_endian, &flags) || flags.type != 6 || flags.size != 8)
+    return "a variable without valid array flags";
+  const uint32_t cls = mat_u32(b + flags.header, big_endian) & 0xff;
+  if (cls != 4 && (cls < 6 || cls > 15))
+    return "a variable of MATLAB class " + std::to_string(cls) + " (only numeric and char arrays are read)";
+  const size_t at_dims = flags.header + 8;
+  if (!mat_tag(b, n, at_dims, big_endian, &dims) || dims.type != 5 || dims.size < 8 || dims.size > 32 * 4 ||
+      dims.size % 4 != 0)
+    return "a variable with invalid dimensions";
+  const size_t at_name = at_dims + dims.header + ((dims.size + 7) / 8) * 8;
+  if (!mat_tag(b, n, at_name, big_endian, &name) || name.type != 1 || name.size > 63)
+    return "a variable with an invalid name";
+  return "";
+}
+
+// What is wrong with the MAT file's structure, or "" when matio may read it.
+inline std::string mat_structure_problem(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  unsigned char h[128];
-  if (!in.read(reinterpret_cast<char*>(h), sizeof(h))) return false;
-  int version = -1;
-  if (h[126] == 'I' && h[127] == 'M') version = h[124] | (h[125] << 8);
-  if (h[126] == 'M' && h[127] == 'I') version = (h[124] << 8) | h[125];
-  return version == 0x0200;
+  if (!in.good()) return "cannot open the file";
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  if (size < 0) return "cannot determine the file size";
+  if (static_cast<uint64_t>(size) > kMaxMatFileBytes)
+    return std::to_string(size) + " bytes, more than the limit of " + std::to_string(kMaxMatFileBytes);
+  in.seekg(0, std::ios::beg);
+  std::vector<unsigned char> bytes(static_cast<size_t>(size));
+  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) return "read error";
+  const unsigned char* b = bytes.data();
+  const size_t n = bytes.size();
+  // The 128-byte header: text, subsystem offset, version, endian indicator.
+  if (n < 128 || !((b[126] == 'I' && b[127] == 'M') || (b[126] == 'M' && b[127] == 'I')))
+    return "not a MATLAB 5 file";
+  const bool big_endian = b[126] == 'M';
+  const unsigned version = big_endian ? (b[124] << 8 | b[125]) : (b[125] << 8 | b[124]);
+  if (version == 0x0200) return "a MATLAB 7.3 (HDF5) file; STB's label files are MATLAB 5 files (save with -v7)";
+  if (version != 0x0100) return "MAT version " + std::to_string(version) + ", expected a MATLAB 5 file";
+  for (size_t at = 128; at < n;) {
+    MatTag t;
+    if (!mat_tag(b, n, at, big_endian, &t) || t.header != 8)
+      return "a data element at byte " + std::to_string(at) + " runs past the end of the file";
+    const unsigned char* payload = b + at + 8;
+    std::string problem;
+    if (t.type == 14) {  // miMATRIX
+      problem = mat_matrix_problem(payload, t.size, big_endian);
+    } else if (t.type == 15) {  // miCOMPRESSED: a zlib stream holding one miMATRIX element
+      unsigned char head[512];
+      z_stream z{};
+      if (inflateInit(&z) != Z_OK) return "zlib failed to start";
+      z.next_in = const_cast<unsigned char*>(payload);
+      z.avail_in = t.size;
+      z.next_out = head;
+      z.avail_out = sizeof(head);
+      const int rc = inflate(&z, Z_SYNC_FLUSH);
+      const size_t got = sizeof(head) - z.avail_out;
+      inflateEnd(&z);
+      if (rc != Z_OK && rc != Z_STREAM_END) return "a compressed variable at byte " + std::to_string(at) + " does not inflate";
+      MatTag inner;
+      if (got < 8 || mat_u32(head, big_endian) != 14) return "a compressed variable that holds no array";
+      inner.size = mat_u32(head + 4, big_endian);
+      problem = mat_matrix_problem(head + 8, std::min<size_t>(got - 8, inner.size), big_endian);
+    } else {
+      return "a data element of type " + std::to_string(t.type) + " at byte " + std::to_string(at) +
+             " (expected a variable)";
+    }
+    if (!problem.empty()) return problem + " at byte " + std::to_string(at);
+    at += 8 + (t.type == 15 ? size_t(t.size) : ((size_t(t.size) + 7) / 8) * 8);
+  }
+  return "";
 }
 }  // namespace detail
 
@@ -37,8 +140,8 @@ constexpr int64_t kMaxStbFrames = 100000;
 
 // handPara from one STB label file: a real 3 x 21 x N double (or single) array.
 inline StbLabels read_stb_labels_mat(const std::string& path) {
-  LGH_CHECK(!detail::is_mat73_file(path), "stb: '" << path << "' is a MATLAB 7.3 (HDF5) file; STB's label files "
-                                                               "are MATLAB 5 files (save them with -v7 or earlier)");
+  const std::string problem = detail::mat_structure_problem(path);
+  LGH_CHECK(problem.empty(), "stb: '" << path << "': " << problem);
   std::unique_ptr<mat_t, int (*)(mat_t*)> mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY), &Mat_Close);
   LGH_CHECK(mat != nullptr, "stb: cannot open '" << path << "' as a MATLAB file");
   // The variable's header first: type and dimensions are checked before its data is read.
