@@ -27,25 +27,14 @@ struct GradSlot {
   bool owned = false;  // true once the engine allocated it (then safe to add into)
 };
 
-// a + b into a new buffer (one pass), for the first sum of a gradient the
-// engine does not own yet.
+// a + b into a new buffer (one pass, on their device), for the first sum of
+// a gradient the engine does not own yet.
 template <typename T>
 Tensor<T> sum_into_new(const Tensor<T>& a, const Tensor<T>& b) {
-  if (!(a.device().is_cpu() && a.is_contiguous() && b.is_contiguous())) {
-    Tensor<T> out = a.clone();
-    out.add_(b);
-    return out;
-  }
+  LGH_CHECK(a.device() == b.device(), "backward(): gradients on " << a.device().str() << " and " << b.device().str()
+                                                                  << " reach the same tensor");
   Tensor<T> out = Tensor<T>::empty(a.shape(), a.device());
-  const T* pa = a.data();
-  const T* pb = b.data();
-  T* po = out.data();
-  parallel_for(0, a.numel(), lgh::detail::kCopyGrain, [pa, pb, po](int64_t lo, int64_t hi) {
-    const T* LGH_RESTRICT x = pa;
-    const T* LGH_RESTRICT y = pb;
-    T* LGH_RESTRICT z = po;
-    for (int64_t i = lo; i < hi; ++i) z[i] = x[i] + y[i];
-  });
+  if (out.numel() > 0) dispatch::call<tensor_kernels::Sum, T>(a.device(), out, a, b);
   return out;
 }
 
@@ -102,6 +91,8 @@ void backward(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>&
     LGH_CHECK(grad.shape() == root.shape(), "backward(): gradient of shape " << grad.shape().str()
                                                                              << " for tensor of shape "
                                                                              << root.shape().str());
+    LGH_CHECK(grad.device() == root.device(), "backward(): gradient on " << grad.device().str()
+                                                                         << " for a tensor on " << root.device().str());
     if (!root.grad_fn()) {
       detail::accumulate_leaf(*root.impl(), grad);
       return;
@@ -154,6 +145,9 @@ void backward(const std::vector<Tensor<T>>& roots, const std::vector<Tensor<T>>&
       LGH_CHECK(g.shape() == e.shape, "backward(): " << node->name() << " returned a gradient of shape "
                                                      << g.shape().str() << " for input " << i
                                                      << " of shape " << e.shape.str());
+      LGH_CHECK(g.device() == e.device, "backward(): " << node->name() << " returned a gradient on "
+                                                       << g.device().str() << " for input " << i << " on "
+                                                       << e.device.str());
       if (e.node) {
         auto& s = slots[e.node.get()];
         if (s.empty()) s.resize(e.node->output_shapes.size());

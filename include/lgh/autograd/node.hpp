@@ -65,7 +65,8 @@ struct Edge {
   std::shared_ptr<Node<T>> node;
   int output_nr = 0;
   std::shared_ptr<lgh::detail::TensorImpl<T>> leaf;
-  Shape shape;  // the input's shape, to validate what backward returns
+  Shape shape;  // the input's shape and device, to validate what backward returns
+  Device device;
 
   bool valid() const { return node != nullptr || leaf != nullptr; }
 };
@@ -112,6 +113,7 @@ Edge<T> edge_to(const Tensor<T>& t) {
   Edge<T> e;
   if (!t.defined() || !t.requires_grad()) return e;
   e.shape = t.shape();
+  e.device = t.device();
   if (t.grad_fn()) {
     e.node = t.grad_fn();
     e.output_nr = t.output_nr();

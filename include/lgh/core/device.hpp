@@ -12,6 +12,9 @@
 namespace lgh {
 
 enum class DeviceType : int8_t { CPU = 0, CUDA = 1 };
+constexpr int kNumDeviceTypes = 2;
+
+inline const char* device_type_name(DeviceType t) { return t == DeviceType::CPU ? "cpu" : "cuda"; }
 
 struct Device {
   DeviceType type = DeviceType::CPU;

@@ -10,11 +10,19 @@
 // (ops::reshape, ops::slice, ops::conv2d, ...). A data-level view of a tensor
 // that requires grad, taken while grad mode is on, throws rather than silently
 // cutting the graph.
+//
+// Every method works on any device: the data-level ones (fill_, copy_, add_,
+// mul_, cast, zero_, poison_) run the entry of the tensor's device in the
+// dispatch registry (core/tensor_kernels.hpp, core/dispatch.hpp), on the
+// current stream of that device; to(device) and item() copy bytes through
+// the device's backend. Only at() and the creation from host values
+// (from_data, uniform, normal) are CPU-only.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <memory>
@@ -23,12 +31,14 @@
 #include <vector>
 
 #include "lgh/core/backend.hpp"
+#include "lgh/core/dispatch.hpp"
 #include "lgh/core/dtype.hpp"
 #include "lgh/core/error.hpp"
 #include "lgh/core/parallel.hpp"
 #include "lgh/core/philox.hpp"
 #include "lgh/core/shape.hpp"
 #include "lgh/core/storage.hpp"
+#include "lgh/core/tensor_kernels.hpp"
 
 namespace lgh {
 
@@ -82,50 +92,6 @@ struct TensorImpl {
   int output_nr = 0;
 };
 
-// Calls f(dst_offset, src_offset, n) for every innermost run of a strided
-// copy of `shape`; the last dimension is walked by the caller with the given
-// strides.
-template <typename F>
-void for_each_row(const Shape& shape, const Shape& a_strides, const Shape& b_strides, F&& f) {
-  const int nd = shape.ndim();
-  if (nd == 0) {
-    f(int64_t(0), int64_t(0));
-    return;
-  }
-  if (shape.numel() == 0) return;
-  int64_t rows = 1;
-  for (int d = 0; d < nd - 1; ++d) rows *= shape[d];
-  std::vector<int64_t> idx(static_cast<size_t>(nd), 0);
-  int64_t ao = 0, bo = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    f(ao, bo);
-    for (int d = nd - 2; d >= 0; --d) {
-      ++idx[static_cast<size_t>(d)];
-      ao += a_strides[d];
-      bo += b_strides[d];
-      if (idx[static_cast<size_t>(d)] < shape[d]) break;
-      ao -= a_strides[d] * shape[d];
-      bo -= b_strides[d] * shape[d];
-      idx[static_cast<size_t>(d)] = 0;
-    }
-  }
-}
-
-// Elements per chunk below which copies and in-place adds stay on one thread.
-constexpr int64_t kCopyGrain = 1 << 16;
-
-// dst[0..n) = src[0..n) (no overlap), split over the thread pool when large.
-template <typename T>
-void parallel_copy(T* dst, const T* src, int64_t n) {
-  if (n < 2 * kCopyGrain) {
-    std::memmove(dst, src, static_cast<size_t>(n) * sizeof(T));
-    return;
-  }
-  parallel_for(0, n, kCopyGrain, [dst, src](int64_t lo, int64_t hi) {
-    std::memcpy(dst + lo, src + lo, static_cast<size_t>(hi - lo) * sizeof(T));
-  });
-}
-
 }  // namespace detail
 
 template <typename T>
@@ -151,7 +117,7 @@ class Tensor {
   }
   static Tensor zeros(const Shape& shape, Device device = Device::cpu()) {
     Tensor t = empty(shape, device);
-    backend(device).memset_zero(t.data(), t.nbytes());
+    if (t.nbytes()) backend(device).memset(t.data(), 0, t.nbytes(), device);
     return t;
   }
   static Tensor full(const Shape& shape, T value, Device device = Device::cpu()) {
@@ -227,17 +193,19 @@ class Tensor {
     return static_cast<T*>(i.storage->data()) + i.offset;
   }
 
-  // ---- element access (CPU; for tests, tools and small tensors) ------------
+  // ---- element access (for tests, tools and small tensors) ------------------
 
+  // The one element, on the host (from a device: waits for its stream).
   T item() const {
     LGH_CHECK(numel() == 1, "item(): tensor of shape " << shape().str() << " has " << numel()
                                                          << " elements, expected 1");
     if (device().is_cpu()) return *data();
     T v;
-    backend(device()).copy_to_host(&v, data(), sizeof(T));
+    copy_bytes(&v, Device::cpu(), data(), device(), sizeof(T));
     return v;
   }
 
+  // A reference to one element of a CPU tensor.
   T& at(std::initializer_list<int64_t> index) const {
     LGH_CHECK(device().is_cpu(), "at(): tensor is on " << device().str() << ", expected cpu");
     LGH_CHECK(static_cast<int>(index.size()) == ndim(),
@@ -331,29 +299,18 @@ class Tensor {
   // A copy on `device` (this tensor itself if already there).
   Tensor to(Device device) const {
     if (device == this->device()) return *this;
-    Tensor src = contiguous();
     Tensor out = empty(shape(), device);
-    if (src.device().is_cpu())
-      backend(device).copy_from_host(out.data(), src.data(), nbytes());
-    else if (device.is_cpu())
-      backend(src.device()).copy_to_host(out.data(), src.data(), nbytes());
-    else {
-      std::vector<T> host(static_cast<size_t>(numel()));
-      backend(src.device()).copy_to_host(host.data(), src.data(), nbytes());
-      backend(device).copy_from_host(out.data(), host.data(), nbytes());
-    }
+    out.copy_(*this);
     return out;
   }
 
-  // Element-type conversion (CPU), e.g. float weights to double for checks.
+  // Element-type conversion on the tensor's device, e.g. float weights to
+  // double for gradient checks.
   template <typename U>
   Tensor<U> cast() const {
-    LGH_CHECK(device().is_cpu(), "cast(): tensor is on " << device().str() << ", expected cpu");
     Tensor c = contiguous();
-    Tensor<U> out = Tensor<U>::empty(shape());
-    const T* s = c.data();
-    U* d = out.data();
-    for (int64_t i = 0; i < numel(); ++i) d[i] = static_cast<U>(s[i]);
+    Tensor<U> out = Tensor<U>::empty(shape(), device());
+    if (numel() > 0) dispatch::call<tensor_kernels::Cast<U>, T>(device(), out, c);
     return out;
   }
 
@@ -361,112 +318,72 @@ class Tensor {
 
   Tensor& fill_(T value) {
     check_inplace_allowed("fill_");
-    require_cpu("fill_");
-    T* p = data();
-    const Shape& st = strides();
-    detail::for_each_row(shape(), st, st, [&](int64_t o, int64_t) {
-      const int64_t n = ndim() ? shape()[ndim() - 1] : 1;
-      const int64_t s = ndim() ? st[ndim() - 1] : 1;
-      for (int64_t i = 0; i < n; ++i) p[o + i * s] = value;
-    });
+    if (numel() > 0) dispatch::call<tensor_kernels::Fill, T>(device(), *this, value);
     return *this;
   }
   Tensor& zero_() {
     if (is_contiguous() && defined()) {
       check_inplace_allowed("zero_");
-      backend(device()).memset_zero(data(), nbytes());
+      if (nbytes()) backend(device()).memset(data(), 0, nbytes(), device());
       return *this;
     }
     return fill_(T(0));
   }
 
-  // Copies src's elements into this tensor (same shape; any strides; across
-  // devices when both are contiguous).
+  // Copies src's elements into this tensor: same shape, any strides, any two
+  // devices (cuda:0 <- cpu, cuda:1 <- cuda:0, ...).
   Tensor& copy_(const Tensor& src) {
     check_inplace_allowed("copy_");
     LGH_CHECK(src.shape() == shape(), "copy_(): source shape " << src.shape().str()
                                                                << " differs from destination shape "
                                                                << shape().str());
     if (numel() == 0) return *this;
-    if (is_contiguous() && src.is_contiguous()) {
-      if (device().is_cpu() && src.device().is_cpu())
-        detail::parallel_copy(data(), src.data(), numel());
-      else if (src.device().is_cpu())
-        backend(device()).copy_from_host(data(), src.data(), nbytes());
-      else if (device().is_cpu())
-        backend(src.device()).copy_to_host(data(), src.data(), nbytes());
-      else
-        backend(device()).copy_within(data(), src.data(), nbytes());
+    const Device dd = device(), sd = src.device();
+    if (dd.type == sd.type) {
+      dispatch::call<tensor_kernels::Copy, T>(dd, *this, src);
       return *this;
     }
-    LGH_CHECK(device().is_cpu() && src.device().is_cpu(),
-              "copy_(): strided copies between devices are not supported (make both contiguous)");
-    T* d = data();
-    const T* s = src.data();
-    const int last = ndim() - 1;
-    const int64_t n = shape()[last], ds = strides()[last], ss = src.strides()[last];
-    detail::for_each_row(shape(), strides(), src.strides(), [&](int64_t od, int64_t os) {
-      for (int64_t i = 0; i < n; ++i) d[od + i * ds] = s[os + i * ss];
-    });
+    // Between device types: contiguous bytes, with the strides handled on
+    // the side that has them.
+    const Tensor s = src.contiguous();
+    if (is_contiguous()) {
+      copy_bytes(data(), dd, s.data(), sd, nbytes());
+      return *this;
+    }
+    const Tensor staged = empty(shape(), dd);
+    copy_bytes(staged.data(), dd, s.data(), sd, nbytes());
+    dispatch::call<tensor_kernels::Copy, T>(dd, *this, staged);
     return *this;
   }
 
-  // this += alpha * other (same shape, CPU). Used for gradient accumulation
-  // and by optimisers.
+  // this += alpha * other (same shape, same device). Used for gradient
+  // accumulation and by optimisers.
   Tensor& add_(const Tensor& other, T alpha = T(1)) {
     check_inplace_allowed("add_");
-    require_cpu("add_");
     LGH_CHECK(other.shape() == shape(), "add_(): shape " << other.shape().str() << " added to shape "
                                                          << shape().str());
-    if (is_contiguous() && other.is_contiguous()) {
-      T* dp = data();
-      const T* sp = other.data();
-      parallel_for(0, numel(), detail::kCopyGrain, [dp, sp, alpha](int64_t lo, int64_t hi) {
-        T* LGH_RESTRICT d = dp;
-        const T* LGH_RESTRICT s = sp;
-        if (alpha == T(1))
-          for (int64_t i = lo; i < hi; ++i) d[i] += s[i];
-        else
-          for (int64_t i = lo; i < hi; ++i) d[i] += alpha * s[i];
-      });
-      return *this;
-    }
-    T* d = data();
-    const T* s = other.data();
-    const int last = ndim() - 1;
-    const int64_t n = shape()[last], ds = strides()[last], ss = other.strides()[last];
-    detail::for_each_row(shape(), strides(), other.strides(), [&](int64_t od, int64_t os) {
-      for (int64_t i = 0; i < n; ++i) d[od + i * ds] += alpha * s[os + i * ss];
-    });
+    LGH_CHECK(other.device() == device(), "add_(): tensor on " << other.device().str() << " added to a tensor on "
+                                                               << device().str());
+    if (numel() > 0) dispatch::call<tensor_kernels::Axpy, T>(device(), *this, other, alpha);
     return *this;
   }
 
   Tensor& mul_(T factor) {
     check_inplace_allowed("mul_");
-    require_cpu("mul_");
-    T* p = data();
-    const int last = ndim() - 1;
-    const int64_t n = ndim() ? shape()[last] : 1, s = ndim() ? strides()[last] : 1;
-    detail::for_each_row(shape(), strides(), strides(), [&](int64_t o, int64_t) {
-      for (int64_t i = 0; i < n; ++i) p[o + i * s] *= factor;
-    });
+    if (numel() > 0) dispatch::call<tensor_kernels::Scale, T>(device(), *this, factor);
     return *this;
   }
 
   // Fills with NaN (floating point) or 0x5A bytes (integers).
   Tensor& poison_() {
     if (!defined() || numel() == 0) return *this;
-    if (device().is_cpu()) {
-      if (std::is_floating_point<T>::value) {
-        std::fill(data(), data() + numel(), std::numeric_limits<T>::quiet_NaN());
-      } else {
-        std::memset(static_cast<void*>(data()), 0x5A, nbytes());
-      }
+    T pattern;
+    if (std::is_floating_point<T>::value) {
+      pattern = std::numeric_limits<T>::quiet_NaN();
     } else {
-      std::vector<T> host(static_cast<size_t>(numel()));
-      Tensor<T>::from_blob(host.data(), shape()).poison_();
-      backend(device()).copy_from_host(data(), host.data(), nbytes());
+      std::memset(static_cast<void*>(&pattern), 0x5A, sizeof(T));
     }
+    dispatch::call<tensor_kernels::Fill, T>(device(), *this, pattern);
     return *this;
   }
 
@@ -559,11 +476,6 @@ class Tensor {
               what << "(): in-place change of a tensor that requires grad while grad mode is on "
                       "(wrap it in autograd::NoGradGuard)");
   }
-  void require_cpu(const char* what) const {
-    LGH_CHECK(device().is_cpu(), what << "(): tensor is on " << device().str()
-                                      << "; this operation is CPU-only");
-  }
-
   std::shared_ptr<Impl> impl_;
 };
 

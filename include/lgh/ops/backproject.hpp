@@ -18,12 +18,13 @@
 namespace lgh {
 namespace ops {
 
-// ---- kernels ------------------------------------------------------------------
+// ---- CPU kernels ------------------------------------------------------------------
 // All contiguous; uvd, xyz [B,J,3], k [B,4], z_root and s0 [B].
+namespace cpu {
 
 template <typename T>
 void backproject_forward(const Tensor<T>& uvd, const Tensor<T>& k, const Tensor<T>& z_root, const Tensor<T>& s0,
-                         Tensor<T>& xyz) {
+                         const Tensor<T>& xyz) {
   const int64_t B = uvd.size(0), J = uvd.size(1);
   const T *pu = uvd.data(), *pk = k.data(), *pz = z_root.data(), *ps = s0.data();
   T* po = xyz.data();
@@ -37,7 +38,7 @@ void backproject_forward(const Tensor<T>& uvd, const Tensor<T>& k, const Tensor<
 
 template <typename T>
 void backproject_backward(const Tensor<T>& uvd, const Tensor<T>& k, const Tensor<T>& z_root, const Tensor<T>& s0,
-                          const Tensor<T>& dxyz, Tensor<T>& duvd) {
+                          const Tensor<T>& dxyz, const Tensor<T>& duvd) {
   const int64_t B = uvd.size(0), J = uvd.size(1);
   const T *pu = uvd.data(), *pk = k.data(), *pz = z_root.data(), *ps = s0.data(), *pg = dxyz.data();
   T* pd = duvd.data();
@@ -49,13 +50,39 @@ void backproject_backward(const Tensor<T>& uvd, const Tensor<T>& k, const Tensor
   });
 }
 
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct BackprojectForward {
+  static constexpr const char* name = "backproject_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& uvd, const Tensor<T>& k, const Tensor<T>& z_root, const Tensor<T>& s0,
+                      const Tensor<T>& xyz);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::backproject_forward<T>;
+};
+
+struct BackprojectBackward {
+  static constexpr const char* name = "backproject_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& uvd, const Tensor<T>& k, const Tensor<T>& z_root, const Tensor<T>& s0,
+                      const Tensor<T>& dxyz, const Tensor<T>& duvd);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::backproject_backward<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 struct BackprojectBackward : autograd::Node<T> {
   Tensor<T> uvd, k, z_root, s0;  // contiguous, detached
 
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
     Tensor<T> duvd = Tensor<T>::empty(uvd.shape(), uvd.device());
-    backproject_backward(uvd, k, z_root, s0, g[0].contiguous(), duvd);
+    if (duvd.numel() > 0)
+      dispatch::call<entries::BackprojectBackward, T>(uvd.device(), uvd, k, z_root, s0, g[0].contiguous(), duvd);
     return {duvd};
   }
   const char* name() const override { return "BackprojectBackward"; }
@@ -74,7 +101,8 @@ Tensor<T> backproject(const Tensor<T>& uvd, const Tensor<T>& intrinsics, const T
   detail::check_shape(op, "intrinsics", intrinsics, Shape{B, 4});
   detail::check_shape(op, "z_root", z_root, Shape{B});
   detail::check_shape(op, "s0", s0, Shape{B});
-  detail::check_cpu<T>(op, {&uvd, &intrinsics, &z_root, &s0});
+  const Device device = detail::common_device<T>(
+      op, {{"uvd", &uvd}, {"intrinsics", &intrinsics}, {"z_root", &z_root}, {"s0", &s0}});
   if (autograd::grad_enabled()) {
     const char* names[] = {"intrinsics", "z_root", "s0"};
     const Tensor<T>* data[] = {&intrinsics, &z_root, &s0};
@@ -85,8 +113,8 @@ Tensor<T> backproject(const Tensor<T>& uvd, const Tensor<T>& intrinsics, const T
   }
   const Tensor<T> uc = uvd.contiguous(), kc = intrinsics.contiguous(), zc = z_root.contiguous(),
                   sc = s0.contiguous();
-  Tensor<T> xyz = Tensor<T>::empty({B, J, 3}, uvd.device());
-  backproject_forward(uc, kc, zc, sc, xyz);
+  Tensor<T> xyz = Tensor<T>::empty({B, J, 3}, device);
+  if (xyz.numel() > 0) dispatch::call<entries::BackprojectForward, T>(device, uc, kc, zc, sc, xyz);
   if (autograd::needs_grad(uvd)) {
     auto node = std::make_shared<BackprojectBackward<T>>();
     node->uvd = uc.detach();

@@ -47,15 +47,20 @@ inline int64_t channel_grain(int64_t elements_per_channel) {
 
 }  // namespace detail
 
+// ---- CPU kernels ------------------------------------------------------------------
+namespace cpu {
+
 // Forward kernel. x: contiguous [N, C, H, W]; y: contiguous, same shape
 // (written). save_mean / save_invstd: [C] (written): the statistics used to
 // normalise (the batch's in training, the running ones in eval), saved for
-// backward. In training the running statistics, when defined, are updated.
+// backward. weight, bias: [C] or undefined; running_mean / running_var: [C]
+// (any stride) or undefined (training only). In training the running
+// statistics, when defined, are updated in place.
 template <typename T>
 void batch_norm2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
                           const Tensor<T>& running_mean, const Tensor<T>& running_var, bool training,
-                          double momentum, double eps, Tensor<T>& y, Tensor<T>& save_mean,
-                          Tensor<T>& save_invstd) {
+                          double momentum, double eps, const Tensor<T>& y, const Tensor<T>& save_mean,
+                          const Tensor<T>& save_invstd) {
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   const int64_t M = N * HW;  // values per channel
   const std::vector<T> w = detail::channel_values(weight, C, T(1));
@@ -131,7 +136,7 @@ void batch_norm2d_forward(const Tensor<T>& x, const Tensor<T>& weight, const Ten
 template <typename T>
 void batch_norm2d_backward(const Tensor<T>& x, const Tensor<T>& gy, const Tensor<T>& weight,
                            const Tensor<T>& save_mean, const Tensor<T>& save_invstd, bool training,
-                           Tensor<T>& gx, Tensor<T>& gweight, Tensor<T>& gbias) {
+                           const Tensor<T>& gx, const Tensor<T>& gweight, const Tensor<T>& gbias) {
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   const int64_t M = N * HW;
   const std::vector<T> w = detail::channel_values(weight, C, T(1));
@@ -185,6 +190,72 @@ void batch_norm2d_backward(const Tensor<T>& x, const Tensor<T>& gy, const Tensor
   });
 }
 
+// BN folded into a convolution's weight and bias (fold_batch_norm below):
+// out_weight (a contiguous copy of the convolution weight, output channels
+// along out_channel_dim) is scaled in place per output channel, out_bias [C]
+// is written. conv_b, bn_weight, bn_bias: [C] or undefined.
+template <typename T>
+void fold_batch_norm(const Tensor<T>& conv_b, const Tensor<T>& bn_weight, const Tensor<T>& bn_bias,
+                     const Tensor<T>& running_mean, const Tensor<T>& running_var, double eps, int out_channel_dim,
+                     const Tensor<T>& out_weight, const Tensor<T>& out_bias) {
+  const int64_t C = out_weight.size(out_channel_dim);
+  const std::vector<T> gamma = detail::channel_values(bn_weight, C, T(1));
+  const std::vector<T> beta = detail::channel_values(bn_bias, C, T(0));
+  const std::vector<T> mean = detail::channel_values(running_mean, C, T(0));
+  const std::vector<T> var = detail::channel_values(running_var, C, T(1));
+  const std::vector<T> b0 = detail::channel_values(conv_b, C, T(0));
+  std::vector<double> s(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    const size_t i = static_cast<size_t>(c);
+    s[i] = double(gamma[i]) / std::sqrt(double(var[i]) + eps);
+    out_bias.data()[c] = static_cast<T>((double(b0[i]) - double(mean[i])) * s[i] + double(beta[i]));
+  }
+  // weight viewed as [outer, C, inner]: outer = 1 for dim 0, in-channels for dim 1.
+  const int64_t outer = out_channel_dim == 0 ? 1 : out_weight.size(0);
+  const int64_t inner = out_weight.numel() / std::max<int64_t>(1, outer * C);
+  T* pw = out_weight.data();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      detail::ArrayMap<T>(pw + (o * C + c) * inner, inner) *= static_cast<T>(s[static_cast<size_t>(c)]);
+}
+
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct BatchNorm2dForward {
+  static constexpr const char* name = "batch_norm2d_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const Tensor<T>& weight, const Tensor<T>& bias,
+                      const Tensor<T>& running_mean, const Tensor<T>& running_var, bool training, double momentum,
+                      double eps, const Tensor<T>& y, const Tensor<T>& save_mean, const Tensor<T>& save_invstd);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::batch_norm2d_forward<T>;
+};
+
+struct BatchNorm2dBackward {
+  static constexpr const char* name = "batch_norm2d_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const Tensor<T>& gy, const Tensor<T>& weight, const Tensor<T>& save_mean,
+                      const Tensor<T>& save_invstd, bool training, const Tensor<T>& gx, const Tensor<T>& gweight,
+                      const Tensor<T>& gbias);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::batch_norm2d_backward<T>;
+};
+
+struct FoldBatchNorm {
+  static constexpr const char* name = "fold_batch_norm";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& conv_b, const Tensor<T>& bn_weight, const Tensor<T>& bn_bias,
+                      const Tensor<T>& running_mean, const Tensor<T>& running_var, double eps, int out_channel_dim,
+                      const Tensor<T>& out_weight, const Tensor<T>& out_bias);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::fold_batch_norm<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 struct BatchNorm2dBackward : autograd::Node<T> {
   Tensor<T> x, weight;             // x contiguous; weight may be undefined
@@ -197,7 +268,8 @@ struct BatchNorm2dBackward : autograd::Node<T> {
     if (this->needs_input_grad(0)) gx = Tensor<T>::empty(x.shape(), x.device());
     if (this->needs_input_grad(1)) gw = Tensor<T>::empty(Shape{C}, x.device());
     if (this->needs_input_grad(2)) gb = Tensor<T>::empty(Shape{C}, x.device());
-    batch_norm2d_backward(x, g[0].contiguous(), weight, save_mean, save_invstd, training, gx, gw, gb);
+    dispatch::call<entries::BatchNorm2dBackward, T>(x.device(), x, g[0].contiguous(), weight, save_mean, save_invstd,
+                                                    training, gx, gw, gb);
     return {gx, gw, gb};
   }
   const char* name() const override { return "BatchNorm2dBackward"; }
@@ -227,18 +299,19 @@ Tensor<T> batch_norm2d(const Tensor<T>& x, const Tensor<T>& weight, const Tensor
     LGH_CHECK(training, op << ": eval mode needs running_mean and running_var (both undefined)");
   }
   LGH_CHECK(eps > 0, op << ": eps must be positive, got " << eps);
-  detail::check_cpu<T>(op, {&x, &weight, &bias, &running_mean, &running_var});
+  const Device device = detail::common_device<T>(
+      op, {{"x", &x}, {"weight", &weight}, {"bias", &bias}, {"running_mean", &running_mean}, {"running_var", &running_var}});
   if (training)
     LGH_CHECK(x.size(0) * x.size(2) * x.size(3) > 1,
               op << ": expected more than 1 value per channel when training, got input of shape "
                  << x.shape().str());
 
   const Tensor<T> xc = x.contiguous();
-  Tensor<T> y = Tensor<T>::empty(x.shape(), x.device());
-  Tensor<T> save_mean = Tensor<T>::empty(Shape{C}, x.device());
-  Tensor<T> save_invstd = Tensor<T>::empty(Shape{C}, x.device());
-  batch_norm2d_forward(xc, weight, bias, running_mean, running_var, training, momentum, eps, y, save_mean,
-                       save_invstd);
+  Tensor<T> y = Tensor<T>::empty(x.shape(), device);
+  Tensor<T> save_mean = Tensor<T>::empty(Shape{C}, device);
+  Tensor<T> save_invstd = Tensor<T>::empty(Shape{C}, device);
+  dispatch::call<entries::BatchNorm2dForward, T>(device, xc, weight, bias, running_mean, running_var, training,
+                                                 momentum, eps, y, save_mean, save_invstd);
 
   if (autograd::needs_grad(x, weight, bias)) {
     auto node = std::make_shared<BatchNorm2dBackward<T>>();
@@ -287,31 +360,19 @@ FoldedConv<T> fold_batch_norm(const Tensor<T>& conv_w, const Tensor<T>& conv_b, 
   detail::check_shape(op, "running_mean", running_mean, Shape{C});
   detail::check_shape(op, "running_var", running_var, Shape{C});
   LGH_CHECK(eps > 0, op << ": eps must be positive, got " << eps);
-  detail::check_cpu<T>(op, {&conv_w, &conv_b, &bn_weight, &bn_bias, &running_mean, &running_var});
+  const Device device = detail::common_device<T>(op, {{"conv_w", &conv_w},
+                                                      {"conv_b", &conv_b},
+                                                      {"bn_weight", &bn_weight},
+                                                      {"bn_bias", &bn_bias},
+                                                      {"running_mean", &running_mean},
+                                                      {"running_var", &running_var}});
 
   autograd::NoGradGuard no_grad;
-  const std::vector<T> gamma = detail::channel_values(bn_weight, C, T(1));
-  const std::vector<T> beta = detail::channel_values(bn_bias, C, T(0));
-  const std::vector<T> mean = detail::channel_values(running_mean, C, T(0));
-  const std::vector<T> var = detail::channel_values(running_var, C, T(1));
-  const std::vector<T> b0 = detail::channel_values(conv_b, C, T(0));
-
   FoldedConv<T> out;
   out.weight = conv_w.detach().clone();
-  out.bias = Tensor<T>::empty(Shape{C}, conv_w.device());
-  std::vector<double> s(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) {
-    const size_t i = static_cast<size_t>(c);
-    s[i] = double(gamma[i]) / std::sqrt(double(var[i]) + eps);
-    out.bias.data()[c] = static_cast<T>((double(b0[i]) - double(mean[i])) * s[i] + double(beta[i]));
-  }
-  // weight viewed as [outer, C, inner]: outer = 1 for dim 0, in-channels for dim 1.
-  const int64_t outer = out_channel_dim == 0 ? 1 : conv_w.size(0);
-  const int64_t inner = conv_w.numel() / std::max<int64_t>(1, outer * C);
-  T* pw = out.weight.data();
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t c = 0; c < C; ++c)
-      detail::ArrayMap<T>(pw + (o * C + c) * inner, inner) *= static_cast<T>(s[static_cast<size_t>(c)]);
+  out.bias = Tensor<T>::empty(Shape{C}, device);
+  dispatch::call<entries::FoldBatchNorm, T>(device, conv_b, bn_weight, bn_bias, running_mean, running_var, eps,
+                                            out_channel_dim, out.weight, out.bias);
   return out;
 }
 

@@ -1,18 +1,27 @@
 // Shared helpers of the op headers: argument checks with messages that name
-// the op, the argument and the expected and found shapes; broadcasting.
+// the op, the argument and the expected and found shapes or devices;
+// broadcasting.
 //
 // How an op reads (see elementwise.hpp for the simplest ones):
-//   * <op>_forward(...) / <op>_backward(...): plain functions on tensors, the
-//     "kernels". Backward functions overwrite their outputs (never
-//     accumulate); the autograd engine sums contributions.
-//   * <Op>Backward<T>: the tape node, saving what backward needs.
-//   * <op>(...): the public, differentiable function: checks arguments, runs
-//     the forward kernel and records the node when needs_grad().
+//   * cpu::<op>_forward(...) / cpu::<op>_backward(...): the CPU kernels,
+//     plain functions on tensors that are already checked, contiguous where
+//     the op says so, and allocated. Backward kernels overwrite their outputs
+//     (never accumulate); the autograd engine sums contributions.
+//   * <Op>Forward / <Op>Backward: the entry descriptors of those kernels in
+//     the dispatch registry (core/dispatch.hpp): name, signature, CPU entry.
+//     Other devices register their own function of the same signature
+//     (kernels/ for CUDA; docs/architecture.md, "Execution model").
+//   * <Op>Backward<T> nodes: the tape nodes, saving what backward needs.
+//   * <op>(...): the public, differentiable function: checks the arguments
+//     and that they share one device, allocates the outputs on it, calls the
+//     entry for that device (dispatch::call) and records the node when
+//     needs_grad().
 #pragma once
 
 #include <string>
 
 #include "lgh/autograd/engine.hpp"
+#include "lgh/core/dispatch.hpp"
 #include "lgh/core/parallel.hpp"
 
 namespace lgh {
@@ -37,13 +46,40 @@ void check_shape(const char* op, const char* arg, const Tensor<T>& t, const Shap
             op << ": '" << arg << "' has shape " << t.shape().str() << ", expected " << expected.str());
 }
 
-// Every defined tensor must be on the CPU: the CUDA versions of the ops are
-// dispatched by the lgh::cuda backend.
+// A tensor argument with its name, for device checks.
 template <typename T>
-void check_cpu(const char* op, std::initializer_list<const Tensor<T>*> ts) {
-  for (const Tensor<T>* t : ts)
-    LGH_CHECK(!t || !t->defined() || t->device().is_cpu(),
-              op << ": tensor on " << t->device().str() << "; this op runs on the CPU only in this build");
+struct Arg {
+  const char* name;
+  const Tensor<T>* tensor;
+};
+
+// The device of an op: the one every defined argument is on. Arguments on two
+// devices are an error naming both (ops never move data implicitly).
+template <typename T>
+Device common_device(const char* op, std::initializer_list<Arg<T>> args) {
+  const Arg<T>* first = nullptr;
+  for (const Arg<T>& a : args) {
+    if (!a.tensor || !a.tensor->defined()) continue;
+    if (!first) {
+      first = &a;
+      continue;
+    }
+    LGH_CHECK(a.tensor->device() == first->tensor->device(),
+              op << ": '" << a.name << "' is on " << a.tensor->device().str() << " but '" << first->name
+                 << "' is on " << first->tensor->device().str()
+                 << " (an op's tensors must be on one device; move them with to())");
+  }
+  return first ? first->tensor->device() : Device::cpu();
+}
+
+// The same for a list of tensors named `what`[i].
+template <typename T>
+Device common_device(const char* op, const char* what, const std::vector<Tensor<T>>& ts, Device expected) {
+  for (size_t i = 0; i < ts.size(); ++i)
+    LGH_CHECK(!ts[i].defined() || ts[i].device() == expected,
+              op << ": '" << what << "[" << i << "]' is on " << ts[i].device().str() << " but the op runs on "
+                 << expected.str() << " (an op's tensors must be on one device; move them with to())");
+  return expected;
 }
 
 // Shape of broadcasting a with b (NumPy rules).
@@ -70,24 +106,6 @@ Shape broadcast_strides(const Tensor<T>& t, const Shape& out) {
     s.push_back(it < 0 || t.shape()[it] == 1 ? 0 : t.strides()[it]);
   }
   return s;
-}
-
-// Sums `g` (shaped like a broadcast result) down to `shape`.
-template <typename T>
-Tensor<T> sum_to_shape(const Tensor<T>& g, const Shape& shape) {
-  if (g.shape() == shape) return g;
-  Tensor<T> out = Tensor<T>::zeros(shape, g.device());
-  Tensor<T> gc = g.contiguous();
-  const Shape st = broadcast_strides(out, g.shape());
-  const int last = g.ndim() - 1;
-  const int64_t n = g.shape()[last], s = st[last];
-  T* o = out.data();
-  const T* src = gc.data();
-  const Shape gst = gc.strides();
-  lgh::detail::for_each_row(g.shape(), st, gst, [&](int64_t oo, int64_t go) {
-    for (int64_t i = 0; i < n; ++i) o[oo + i * s] += src[go + i];
-  });
-  return out;
 }
 
 // Grain sizes: elementwise loops below this many elements stay on one thread.

@@ -1,5 +1,6 @@
 // conv2d and conv_transpose2d (NCHW, square stride and padding, no dilation
-// or groups: what the model uses), forward and backward on the CPU.
+// or groups: what the model uses), forward and backward; the CPU kernels are
+// those of conv_impl.hpp.
 //
 //   conv2d:           x [N,C,H,W], weight [O,C,KH,KW], bias [O] (optional)
 //                     -> [N,O,(H+2p-KH)/s+1,(W+2p-KW)/s+1]
@@ -65,13 +66,17 @@ ConvGeometry conv_transpose2d_geometry(const Tensor<T>& x, const Tensor<T>& w, c
   return g;
 }
 
+// y[n, c] += bias[c] (or 0 without a bias), then ReLU when asked.
 template <typename T>
-void add_channel_bias(T* y, const T* bias, int64_t N, int64_t C, int64_t HW) {
+void add_channel_bias(T* y, const T* bias, int64_t N, int64_t C, int64_t HW, bool relu) {
   parallel_for(0, N * C, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(HW, 1)), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
-      const T b = bias[i % C];
+      const T b = bias ? bias[i % C] : T(0);
       T* p = y + i * HW;
-      for (int64_t k = 0; k < HW; ++k) p[k] += b;
+      if (relu)
+        for (int64_t k = 0; k < HW; ++k) p[k] = std::max(p[k] + b, T(0));
+      else
+        for (int64_t k = 0; k < HW; ++k) p[k] += b;
     }
   });
 }
@@ -90,6 +95,101 @@ void channel_sums(const T* gy, T* gb, int64_t N, int64_t C, int64_t HW) {
 
 }  // namespace detail
 
+// ---- CPU kernels ------------------------------------------------------------------
+// Every tensor contiguous; shapes as in the geometry g (conv2d_geometry, or
+// conv_transpose2d_geometry for the convolution a transposed one is the
+// adjoint of). Optional tensors may be undefined. All overwrite their outputs.
+namespace cpu {
+
+// y = W * x + b, then the epilogue (ReLU, residual add; e.residual points
+// into a tensor shaped like y on the same device).
+template <typename T>
+void conv2d_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, const detail::ConvGeometry& g,
+                    const detail::ConvEpilogue<T>& e, const Tensor<T>& y) {
+  detail::conv_forward(x.data(), w.data(), b.defined() ? b.data() : static_cast<const T*>(nullptr), y.data(), g, e);
+}
+
+// gx = W^T * gy (the adjoint in x).
+template <typename T>
+void conv2d_backward_data(const Tensor<T>& gy, const Tensor<T>& w, const detail::ConvGeometry& g,
+                          const Tensor<T>& gx) {
+  detail::conv_backward_data(gy.data(), w.data(), gx.data(), g);
+}
+
+// gw = sum_n gy[n] im2col(x[n])^T and, when defined, gb = sum of gy per channel.
+template <typename T>
+void conv2d_backward_weight(const Tensor<T>& x, const Tensor<T>& gy, const detail::ConvGeometry& g,
+                            const Tensor<T>& gw, const Tensor<T>& gb) {
+  detail::conv_backward_weight(x.data(), gy.data(), gw.data(), gb.defined() ? gb.data() : static_cast<T*>(nullptr), g);
+}
+
+// The transposed convolution: y = W^T * x + b, then ReLU when asked.
+template <typename T>
+void conv_transpose2d_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b,
+                              const detail::ConvGeometry& g, bool relu, const Tensor<T>& y) {
+  detail::conv_backward_data(x.data(), w.data(), y.data(), g);
+  if (b.defined() || relu)
+    detail::add_channel_bias(y.data(), b.defined() ? b.data() : static_cast<const T*>(nullptr), g.N, g.C, g.H * g.W,
+                             relu);
+}
+
+// gb[c] = sum over n, h, w of gy[n, c, h, w] (a transposed convolution's
+// bias gradient). gy: [N, C, H, W].
+template <typename T>
+void conv_bias_backward(const Tensor<T>& gy, const Tensor<T>& gb) {
+  detail::channel_sums(gy.data(), gb.data(), gy.size(0), gy.size(1), gy.size(2) * gy.size(3));
+}
+
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct Conv2dForward {
+  static constexpr const char* name = "conv2d_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, const detail::ConvGeometry& g,
+                      const detail::ConvEpilogue<T>& e, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::conv2d_forward<T>;
+};
+
+struct Conv2dBackwardData {
+  static constexpr const char* name = "conv2d_backward_data";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& gy, const Tensor<T>& w, const detail::ConvGeometry& g, const Tensor<T>& gx);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::conv2d_backward_data<T>;
+};
+
+struct Conv2dBackwardWeight {
+  static constexpr const char* name = "conv2d_backward_weight";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const Tensor<T>& gy, const detail::ConvGeometry& g, const Tensor<T>& gw,
+                      const Tensor<T>& gb);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::conv2d_backward_weight<T>;
+};
+
+struct ConvTranspose2dForward {
+  static constexpr const char* name = "conv_transpose2d_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, const detail::ConvGeometry& g,
+                      bool relu, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::conv_transpose2d_forward<T>;
+};
+
+struct ConvBiasBackward {
+  static constexpr const char* name = "conv_bias_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& gy, const Tensor<T>& gb);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::conv_bias_backward<T>;
+};
+
+}  // namespace entries
+
 // ---- conv2d -------------------------------------------------------------------
 
 template <typename T>
@@ -100,16 +200,17 @@ struct Conv2dBackward : autograd::Node<T> {
 
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& grads) override {
     const Tensor<T> gy = grads[0].contiguous();
+    const Device device = gy.device();
     Tensor<T> gx, gw, gb;
     // Shapes come from the geometry: x and w are saved only when needed.
     if (this->needs_input_grad(0)) {
-      gx = Tensor<T>::empty(Shape{g.N, g.C, g.H, g.W});
-      detail::conv_backward_data(gy.data(), w.data(), gx.data(), g);
+      gx = Tensor<T>::empty(Shape{g.N, g.C, g.H, g.W}, device);
+      dispatch::call<entries::Conv2dBackwardData, T>(device, gy, w, g, gx);
     }
     if (this->needs_input_grad(1) || (has_bias && this->needs_input_grad(2))) {
-      gw = Tensor<T>::empty(Shape{g.O, g.C, g.KH, g.KW});
-      if (has_bias) gb = Tensor<T>::empty(Shape{g.O});
-      detail::conv_backward_weight(x.data(), gy.data(), gw.data(), has_bias ? gb.data() : nullptr, g);
+      gw = Tensor<T>::empty(Shape{g.O, g.C, g.KH, g.KW}, device);
+      if (has_bias) gb = Tensor<T>::empty(Shape{g.O}, device);
+      dispatch::call<entries::Conv2dBackwardWeight, T>(device, x, gy, g, gw, gb);
       if (!this->needs_input_grad(1)) gw = Tensor<T>();
       if (has_bias && !this->needs_input_grad(2)) gb = Tensor<T>();
     }
@@ -123,12 +224,12 @@ struct Conv2dBackward : autograd::Node<T> {
 template <typename T>
 Tensor<T> conv2d(const Tensor<T>& input, const Tensor<T>& weight, const Tensor<T>& bias = Tensor<T>(),
                  int64_t stride = 1, int64_t padding = 0) {
-  detail::check_cpu<T>("conv2d", {&input, &weight, &bias});
   const detail::ConvGeometry g = detail::conv2d_geometry("conv2d", input, weight, bias, stride, padding);
+  const Device device = detail::common_device<T>("conv2d", {{"input", &input}, {"weight", &weight}, {"bias", &bias}});
   const Tensor<T> x = input.contiguous(), w = weight.contiguous();
   const Tensor<T> b = bias.defined() ? bias.contiguous() : bias;
-  Tensor<T> y = Tensor<T>::empty(Shape{g.N, g.O, g.OH, g.OW});
-  detail::conv_forward(x.data(), w.data(), b.defined() ? b.data() : static_cast<const T*>(nullptr), y.data(), g);
+  Tensor<T> y = Tensor<T>::empty(Shape{g.N, g.O, g.OH, g.OW}, device);
+  dispatch::call<entries::Conv2dForward, T>(device, x, w, b, g, detail::ConvEpilogue<T>(), y);
   if (autograd::needs_grad(input, weight, bias)) {
     auto node = std::make_shared<Conv2dBackward<T>>();
     node->g = g;
@@ -151,20 +252,21 @@ struct ConvTranspose2dBackward : autograd::Node<T> {
 
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& grads) override {
     const Tensor<T> gy = grads[0].contiguous();
+    const Device device = gy.device();
     Tensor<T> gx, gw, gb;
     // The transposed conv is y = A^T x with A the convolution of geometry g,
     // so gx = A gy (a forward conv of gy) and gW sums x (x) im2col(gy).
     if (this->needs_input_grad(0)) {
-      gx = Tensor<T>::empty(Shape{g.N, g.O, g.OH, g.OW});
-      detail::conv_forward(gy.data(), w.data(), static_cast<const T*>(nullptr), gx.data(), g);
+      gx = Tensor<T>::empty(Shape{g.N, g.O, g.OH, g.OW}, device);
+      dispatch::call<entries::Conv2dForward, T>(device, gy, w, Tensor<T>(), g, detail::ConvEpilogue<T>(), gx);
     }
     if (this->needs_input_grad(1)) {
-      gw = Tensor<T>::empty(Shape{g.O, g.C, g.KH, g.KW});
-      detail::conv_backward_weight(gy.data(), x.data(), gw.data(), static_cast<T*>(nullptr), g);
+      gw = Tensor<T>::empty(Shape{g.O, g.C, g.KH, g.KW}, device);
+      dispatch::call<entries::Conv2dBackwardWeight, T>(device, gy, x, g, gw, Tensor<T>());
     }
     if (has_bias && this->needs_input_grad(2)) {
-      gb = Tensor<T>::empty(Shape{g.C});
-      detail::channel_sums(gy.data(), gb.data(), g.N, g.C, g.H * g.W);
+      gb = Tensor<T>::empty(Shape{g.C}, device);
+      dispatch::call<entries::ConvBiasBackward, T>(device, gy, gb);
     }
     return {gx, gw, gb};
   }
@@ -177,16 +279,14 @@ struct ConvTranspose2dBackward : autograd::Node<T> {
 template <typename T>
 Tensor<T> conv_transpose2d(const Tensor<T>& input, const Tensor<T>& weight, const Tensor<T>& bias = Tensor<T>(),
                            int64_t stride = 1, int64_t padding = 0, int64_t output_padding = 0) {
-  detail::check_cpu<T>("conv_transpose2d", {&input, &weight, &bias});
   const detail::ConvGeometry g =
       detail::conv_transpose2d_geometry(input, weight, bias, stride, padding, output_padding);
+  const Device device =
+      detail::common_device<T>("conv_transpose2d", {{"input", &input}, {"weight", &weight}, {"bias", &bias}});
   const Tensor<T> x = input.contiguous(), w = weight.contiguous();
-  Tensor<T> y = Tensor<T>::empty(Shape{g.N, g.C, g.H, g.W});
-  detail::conv_backward_data(x.data(), w.data(), y.data(), g);
-  if (bias.defined()) {
-    const Tensor<T> b = bias.contiguous();
-    detail::add_channel_bias(y.data(), b.data(), g.N, g.C, g.H * g.W);
-  }
+  const Tensor<T> b = bias.defined() ? bias.contiguous() : bias;
+  Tensor<T> y = Tensor<T>::empty(Shape{g.N, g.C, g.H, g.W}, device);
+  dispatch::call<entries::ConvTranspose2dForward, T>(device, x, w, b, g, false, y);
   if (autograd::needs_grad(input, weight, bias)) {
     auto node = std::make_shared<ConvTranspose2dBackward<T>>();
     node->g = g;

@@ -4,12 +4,12 @@
 // (OpenMP) is never involved.
 #pragma once
 
-#include <Eigen/Core>
-
 #include <cstdlib>
 #include <mutex>
 #include <new>
 #include <type_traits>
+
+#include "lgh/ops/eigen.hpp"
 
 namespace lgh {
 namespace ops {

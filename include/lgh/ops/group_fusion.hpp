@@ -22,9 +22,8 @@
 // so that initially G_k = 0.9 F_k + 0.1/(K-1) sum_{m != k} F_m.
 #pragma once
 
-#include <Eigen/Core>
-
 #include "lgh/ops/common.hpp"
+#include "lgh/ops/eigen.hpp"
 #include "lgh/ops/math/group_fusion.hpp"
 
 namespace lgh {
@@ -57,6 +56,7 @@ namespace detail {
 
 struct FusionDims {
   int64_t K = 0, B = 0, P = 0, H = 0, W = 0, HW = 0;
+  Device device;  // of every feature, weight and bias
 };
 
 template <typename T>
@@ -82,8 +82,11 @@ FusionDims check_group_fusion(const char* op, const std::vector<Tensor<T>>& feat
     check_shape(op, ("features" + i).c_str(), features[static_cast<size_t>(m)], fs);
     check_shape(op, ("weights" + i).c_str(), weights[static_cast<size_t>(m)], Shape{d.P, d.K * d.P, 1, 1});
     check_shape(op, ("biases" + i).c_str(), biases[static_cast<size_t>(m)], Shape{d.P});
-    check_cpu<T>(op, {&features[static_cast<size_t>(m)], &weights[static_cast<size_t>(m)], &biases[static_cast<size_t>(m)]});
   }
+  d.device = features[0].device();
+  common_device(op, "features", features, d.device);
+  common_device(op, "weights", weights, d.device);
+  common_device(op, "biases", biases, d.device);
   return d;
 }
 
@@ -108,27 +111,29 @@ std::vector<const T*> data_ptrs(const std::vector<Tensor<T>>& ts) {
 
 }  // namespace detail
 
-// ---- kernels ------------------------------------------------------------------
-// Every tensor contiguous, shapes as checked by check_group_fusion. When
-// `scale` and `shift` are given (K x [P] each), the output is
-// fusion_epilogue(conv, scale, shift, relu) per channel, else the plain conv.
+// ---- CPU kernels ------------------------------------------------------------------
+// Every tensor contiguous, shapes as checked by check_group_fusion.
+namespace cpu {
 
+// outputs[k] = G_k of Eq. (9). When `scale` and `shift` are not empty (K x
+// [P] each), the output is fusion_epilogue(conv, scale, shift, relu) per
+// channel, else the plain conv.
 template <typename T>
 void group_fusion_forward(const std::vector<Tensor<T>>& features, const std::vector<Tensor<T>>& weights,
-                          const std::vector<Tensor<T>>& biases, std::vector<Tensor<T>>& outputs,
-                          const std::vector<Tensor<T>>* scale = nullptr, const std::vector<Tensor<T>>* shift = nullptr,
-                          bool relu = false) {
+                          const std::vector<Tensor<T>>& biases, const std::vector<Tensor<T>>& scale,
+                          const std::vector<Tensor<T>>& shift, bool relu, const std::vector<Tensor<T>>& outputs) {
   const int64_t K = static_cast<int64_t>(features.size());
   const int64_t B = features[0].size(0), P = features[0].size(1), HW = features[0].size(2) * features[0].size(3);
   const std::vector<const T*> f = detail::data_ptrs(features), w = detail::data_ptrs(weights),
                               bias = detail::data_ptrs(biases);
+  const bool epilogue = !scale.empty();
   std::vector<const T*> sc, sh;
-  if (scale) {
-    sc = detail::data_ptrs(*scale);
-    sh = detail::data_ptrs(*shift);
+  if (epilogue) {
+    sc = detail::data_ptrs(scale);
+    sh = detail::data_ptrs(shift);
   }
   std::vector<T*> g;
-  for (Tensor<T>& t : outputs) g.push_back(t.data());
+  for (const Tensor<T>& t : outputs) g.push_back(t.data());
   const int64_t chunks = (HW + detail::kFusionChunk - 1) / detail::kFusionChunk;
   using CMap = detail::ConstStridedMap<T>;
   using MMap = detail::StridedMap<T>;
@@ -151,7 +156,7 @@ void group_fusion_forward(const std::vector<Tensor<T>>& features, const std::vec
         for (int64_t p = 0; p < P; ++p) {
           T* row = g[k] + off + p * HW;
           const T bp = bias[k][p];
-          if (scale) {
+          if (epilogue) {
             const T s = sc[k][p], z = sh[k][p];
             for (int64_t i = 0; i < n; ++i) row[i] = math::fusion_epilogue(row[i] + bp, s, z, relu);
           } else {
@@ -168,8 +173,8 @@ void group_fusion_forward(const std::vector<Tensor<T>>& features, const std::vec
 // tensors each, shaped like their inputs) and are overwritten.
 template <typename T>
 void group_fusion_backward(const std::vector<Tensor<T>>& features, const std::vector<Tensor<T>>& weights,
-                           const std::vector<Tensor<T>>& grad_outputs, std::vector<Tensor<T>>& grad_features,
-                           std::vector<Tensor<T>>& grad_weights, std::vector<Tensor<T>>& grad_biases) {
+                           const std::vector<Tensor<T>>& grad_outputs, const std::vector<Tensor<T>>& grad_features,
+                           const std::vector<Tensor<T>>& grad_weights, const std::vector<Tensor<T>>& grad_biases) {
   const int64_t K = static_cast<int64_t>(features.size());
   const int64_t B = features[0].size(0), P = features[0].size(1), HW = features[0].size(2) * features[0].size(3);
   const std::vector<const T*> f = detail::data_ptrs(features), w = detail::data_ptrs(weights),
@@ -179,7 +184,7 @@ void group_fusion_backward(const std::vector<Tensor<T>>& features, const std::ve
 
   if (!grad_features.empty()) {
     std::vector<T*> df;
-    for (Tensor<T>& t : grad_features) df.push_back(t.data());
+    for (const Tensor<T>& t : grad_features) df.push_back(t.data());
     const int64_t chunks = (HW + detail::kFusionChunk - 1) / detail::kFusionChunk;
     parallel_for(0, B * chunks, 1, [&](int64_t lo, int64_t hi) {
       for (int64_t t = lo; t < hi; ++t) {
@@ -234,6 +239,33 @@ void group_fusion_backward(const std::vector<Tensor<T>>& features, const std::ve
   }
 }
 
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct GroupFusionForward {
+  static constexpr const char* name = "group_fusion_forward";
+  template <typename T>
+  using Fn = void (*)(const std::vector<Tensor<T>>& features, const std::vector<Tensor<T>>& weights,
+                      const std::vector<Tensor<T>>& biases, const std::vector<Tensor<T>>& scale,
+                      const std::vector<Tensor<T>>& shift, bool relu, const std::vector<Tensor<T>>& outputs);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::group_fusion_forward<T>;
+};
+
+struct GroupFusionBackward {
+  static constexpr const char* name = "group_fusion_backward";
+  template <typename T>
+  using Fn = void (*)(const std::vector<Tensor<T>>& features, const std::vector<Tensor<T>>& weights,
+                      const std::vector<Tensor<T>>& grad_outputs, const std::vector<Tensor<T>>& grad_features,
+                      const std::vector<Tensor<T>>& grad_weights, const std::vector<Tensor<T>>& grad_biases);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::group_fusion_backward<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 struct GroupFusionBackward : autograd::Node<T> {
   std::vector<Tensor<T>> features, weights;  // contiguous, detached
@@ -254,7 +286,7 @@ struct GroupFusionBackward : autograd::Node<T> {
       if (want_w) dw.push_back(Tensor<T>::empty(weights[i].shape(), weights[i].device()));
       if (want_b) db.push_back(Tensor<T>::empty({weights[i].size(0)}, weights[i].device()));
     }
-    group_fusion_backward(features, weights, dg, df, dw, db);
+    dispatch::call<entries::GroupFusionBackward, T>(features[0].device(), features, weights, dg, df, dw, db);
     std::vector<Tensor<T>> out(3 * K);
     for (size_t i = 0; i < K; ++i) {
       if (this->needs_input_grad(i)) out[i] = df[i];
@@ -291,8 +323,9 @@ std::vector<Tensor<T>> group_fusion(const std::vector<Tensor<T>>& features, cons
   const std::vector<Tensor<T>> fc = detail::contiguous_all(features), wc = detail::contiguous_all(weights),
                                bc = detail::contiguous_all(biases);
   std::vector<Tensor<T>> outputs;
-  for (int64_t k = 0; k < d.K; ++k) outputs.push_back(Tensor<T>::empty({d.B, d.P, d.H, d.W}, features[0].device()));
-  group_fusion_forward(fc, wc, bc, outputs);
+  for (int64_t k = 0; k < d.K; ++k) outputs.push_back(Tensor<T>::empty({d.B, d.P, d.H, d.W}, d.device));
+  dispatch::call<entries::GroupFusionForward, T>(d.device, fc, wc, bc, std::vector<Tensor<T>>(),
+                                                 std::vector<Tensor<T>>(), false, outputs);
 
   bool record = false;
   if (autograd::grad_enabled())
@@ -330,8 +363,9 @@ std::vector<Tensor<T>> group_fusion_eval(const std::vector<Tensor<T>>& features,
     const std::string i = "[" + std::to_string(k) + "]";
     detail::check_shape(op, ("scale" + i).c_str(), scale[static_cast<size_t>(k)], Shape{d.P});
     detail::check_shape(op, ("shift" + i).c_str(), shift[static_cast<size_t>(k)], Shape{d.P});
-    detail::check_cpu<T>(op, {&scale[static_cast<size_t>(k)], &shift[static_cast<size_t>(k)]});
   }
+  detail::common_device(op, "scale", scale, d.device);
+  detail::common_device(op, "shift", shift, d.device);
   if (autograd::grad_enabled())
     for (const auto* group : {&features, &weights, &biases, &scale, &shift})
       for (const Tensor<T>& t : *group)
@@ -341,8 +375,8 @@ std::vector<Tensor<T>> group_fusion_eval(const std::vector<Tensor<T>>& features,
                                bc = detail::contiguous_all(biases), sc = detail::contiguous_all(scale),
                                hc = detail::contiguous_all(shift);
   std::vector<Tensor<T>> outputs;
-  for (int64_t k = 0; k < d.K; ++k) outputs.push_back(Tensor<T>::empty({d.B, d.P, d.H, d.W}, features[0].device()));
-  group_fusion_forward(fc, wc, bc, outputs, &sc, &hc, relu);
+  for (int64_t k = 0; k < d.K; ++k) outputs.push_back(Tensor<T>::empty({d.B, d.P, d.H, d.W}, d.device));
+  dispatch::call<entries::GroupFusionForward, T>(d.device, fc, wc, bc, sc, hc, relu, outputs);
   return outputs;
 }
 

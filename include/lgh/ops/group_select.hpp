@@ -20,11 +20,14 @@
 namespace lgh {
 namespace ops {
 
-// ---- kernels ------------------------------------------------------------------
-// All tensors contiguous; scale is null or C values.
+// ---- CPU kernels ------------------------------------------------------------------
+// All tensors contiguous; scale is empty (all 1) or C host values.
+namespace cpu {
 
 template <typename T>
-void group_select_forward(const Tensor<T>& s, const Tensor<T>& x, const T* scale, Tensor<T>& y) {
+void group_select_forward(const Tensor<T>& s, const Tensor<T>& x, const std::vector<T>& channel_scale,
+                          const Tensor<T>& y) {
+  const T* scale = channel_scale.empty() ? nullptr : channel_scale.data();
   const int64_t B = x.size(0), K = x.size(1), J = x.size(2), C = x.size(3);
   const T* ps = s.data();
   const T* px = x.data();
@@ -39,16 +42,17 @@ void group_select_forward(const Tensor<T>& s, const Tensor<T>& x, const T* scale
   });
 }
 
-// Either gradient may be skipped by passing nullptr.
+// Either gradient may be skipped by passing an undefined tensor.
 template <typename T>
-void group_select_backward(const Tensor<T>& s, const Tensor<T>& x, const T* scale, const Tensor<T>& dy,
-                           Tensor<T>* ds, Tensor<T>* dx) {
+void group_select_backward(const Tensor<T>& s, const Tensor<T>& x, const std::vector<T>& channel_scale,
+                           const Tensor<T>& dy, const Tensor<T>& ds, const Tensor<T>& dx) {
+  const T* scale = channel_scale.empty() ? nullptr : channel_scale.data();
   const int64_t B = x.size(0), K = x.size(1), J = x.size(2), C = x.size(3);
   const T* ps = s.data();
   const T* px = x.data();
   const T* pg = dy.data();
-  if (dx) {
-    T* pdx = dx->data();
+  if (dx.defined()) {
+    T* pdx = dx.data();
     parallel_for(0, B * K * J, 4096, [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) {  // r = (b*K + k)*J + j
         const int64_t j = r % J, k = (r / J) % K, b = r / (J * K);
@@ -56,10 +60,10 @@ void group_select_backward(const Tensor<T>& s, const Tensor<T>& x, const T* scal
       }
     });
   }
-  if (ds) {
+  if (ds.defined()) {
     // One task per selector entry, summing over the batch in order, so the
     // result does not depend on the thread count.
-    T* pds = ds->data();
+    T* pds = ds.data();
     parallel_for(0, J * K, 256, [&](int64_t lo, int64_t hi) {
       for (int64_t e = lo; e < hi; ++e) {
         const int64_t j = e / K, k = e % K;
@@ -73,6 +77,30 @@ void group_select_backward(const Tensor<T>& s, const Tensor<T>& x, const T* scal
   }
 }
 
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct GroupSelectForward {
+  static constexpr const char* name = "group_select_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& s, const Tensor<T>& x, const std::vector<T>& channel_scale, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::group_select_forward<T>;
+};
+
+struct GroupSelectBackward {
+  static constexpr const char* name = "group_select_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& s, const Tensor<T>& x, const std::vector<T>& channel_scale,
+                      const Tensor<T>& dy, const Tensor<T>& ds, const Tensor<T>& dx);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::group_select_backward<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 struct GroupSelectBackward : autograd::Node<T> {
   Tensor<T> s, x;        // the saved inputs (handles, not copies)
@@ -84,8 +112,7 @@ struct GroupSelectBackward : autograd::Node<T> {
     Tensor<T> ds, dx;
     if (this->needs_input_grad(0)) ds = Tensor<T>::empty(s_shape, dy.device());
     if (this->needs_input_grad(1)) dx = Tensor<T>::empty(x_shape, dy.device());
-    group_select_backward(s, x, scale.empty() ? nullptr : scale.data(), dy, ds.defined() ? &ds : nullptr,
-                          dx.defined() ? &dx : nullptr);
+    dispatch::call<entries::GroupSelectBackward, T>(dy.device(), s, x, scale, dy, ds, dx);
     return {ds, dx};
   }
   const char* name() const override { return "GroupSelectBackward"; }
@@ -100,7 +127,7 @@ Tensor<T> group_select(const Tensor<T>& selector, const Tensor<T>& x, const std:
   const char* op = "group_select";
   detail::check_ndim(op, "selector", selector, 2);
   detail::check_ndim(op, "x", x, 4);
-  detail::check_cpu<T>(op, {&selector, &x});
+  const Device device = detail::common_device<T>(op, {{"selector", &selector}, {"x", &x}});
   const int64_t B = x.size(0), K = x.size(1), J = x.size(2), C = x.size(3);
   LGH_CHECK(selector.size(0) == J && selector.size(1) == K,
             op << ": 'selector' has shape " << selector.shape().str() << ", expected [J, K] = [" << J << ", " << K
@@ -110,8 +137,8 @@ Tensor<T> group_select(const Tensor<T>& selector, const Tensor<T>& x, const std:
                << " (x has shape " << x.shape().str() << ")");
   std::vector<T> scale(channel_scale.begin(), channel_scale.end());
   const Tensor<T> sc = selector.contiguous(), xc = x.contiguous();
-  Tensor<T> y = Tensor<T>::empty({B, J, C}, x.device());
-  group_select_forward(sc, xc, scale.empty() ? nullptr : scale.data(), y);
+  Tensor<T> y = Tensor<T>::empty({B, J, C}, device);
+  dispatch::call<entries::GroupSelectForward, T>(device, sc, xc, scale, y);
   if (autograd::needs_grad(selector, x)) {
     auto node = std::make_shared<GroupSelectBackward<T>>();
     node->s_shape = selector.shape();

@@ -37,18 +37,21 @@ inline const char* selector_mode_name(SelectorMode m) {
   return "?";
 }
 
-// ---- kernels ------------------------------------------------------------------
+// ---- CPU kernels ------------------------------------------------------------------
+// theta, y_soft, y_hard, dy, dtheta: contiguous [J, K].
+namespace cpu {
 
-// Relaxed rows of Eq. (8) into y_soft [J,K]; when y_hard is given, also the
-// one-hot of each row's argmax. theta must be contiguous.
+// Relaxed rows of Eq. (8) into y_soft; when y_hard is defined, also the
+// one-hot of each row's argmax. The noise's uniforms, if any, are on the
+// tensors' device.
 template <typename T>
 void gumbel_softmax_forward(const Tensor<T>& theta, T inv_tau, const math::GumbelNoiseSource<T>& noise,
-                            Tensor<T>& y_soft, Tensor<T>* y_hard) {
+                            const Tensor<T>& y_soft, const Tensor<T>& y_hard) {
   const int64_t J = theta.size(0);
   const int K = static_cast<int>(theta.size(1));
   const T* th = theta.data();
   T* ys = y_soft.data();
-  T* yh = y_hard ? y_hard->data() : nullptr;
+  T* yh = y_hard.defined() ? y_hard.data() : nullptr;
   // J x K is tiny (21 x 3 in the model): rows are spread over threads only
   // when there are very many.
   parallel_for(0, J, 4096, [&](int64_t lo, int64_t hi) {
@@ -60,10 +63,9 @@ void gumbel_softmax_forward(const Tensor<T>& theta, T inv_tau, const math::Gumbe
   });
 }
 
-// dtheta [J,K] from the relaxed rows y_soft and the output gradient dy
-// (both contiguous). Overwrites dtheta.
+// dtheta from the relaxed rows y_soft and the output gradient dy. Overwrites dtheta.
 template <typename T>
-void gumbel_softmax_backward(const Tensor<T>& y_soft, const Tensor<T>& dy, T inv_tau, Tensor<T>& dtheta) {
+void gumbel_softmax_backward(const Tensor<T>& y_soft, const Tensor<T>& dy, T inv_tau, const Tensor<T>& dtheta) {
   const int64_t J = y_soft.size(0);
   const int K = static_cast<int>(y_soft.size(1));
   const T* y = y_soft.data();
@@ -74,6 +76,47 @@ void gumbel_softmax_backward(const Tensor<T>& y_soft, const Tensor<T>& dy, T inv
   });
 }
 
+// Eq. (7)'s binary selector: y = the one-hot of each row's argmax of theta
+// (lowest k on ties).
+template <typename T>
+void selector_one_hot(const Tensor<T>& theta, const Tensor<T>& y) {
+  const int64_t J = theta.size(0);
+  const int K = static_cast<int>(theta.size(1));
+  for (int64_t j = 0; j < J; ++j) math::one_hot_row(math::argmax(theta.data() + j * K, K), K, y.data() + j * K);
+}
+
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct GumbelSoftmaxForward {
+  static constexpr const char* name = "gumbel_softmax_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& theta, T inv_tau, const math::GumbelNoiseSource<T>& noise,
+                      const Tensor<T>& y_soft, const Tensor<T>& y_hard);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::gumbel_softmax_forward<T>;
+};
+
+struct GumbelSoftmaxBackward {
+  static constexpr const char* name = "gumbel_softmax_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& y_soft, const Tensor<T>& dy, T inv_tau, const Tensor<T>& dtheta);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::gumbel_softmax_backward<T>;
+};
+
+struct SelectorOneHot {
+  static constexpr const char* name = "selector_one_hot";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& theta, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::selector_one_hot<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 struct GumbelSoftmaxBackward : autograd::Node<T> {
   Tensor<T> y_soft;  // the relaxed sample S~ (also for straight-through)
@@ -81,7 +124,7 @@ struct GumbelSoftmaxBackward : autograd::Node<T> {
 
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
     Tensor<T> dtheta = Tensor<T>::empty(y_soft.shape(), y_soft.device());
-    gumbel_softmax_backward(y_soft, g[0].contiguous(), inv_tau, dtheta);
+    dispatch::call<entries::GumbelSoftmaxBackward, T>(y_soft.device(), y_soft, g[0].contiguous(), inv_tau, dtheta);
     return {dtheta};
   }
   const char* name() const override { return "GumbelSoftmaxBackward"; }
@@ -93,7 +136,6 @@ namespace detail {
 template <typename T>
 void check_selector_logits(const char* op, const Tensor<T>& theta) {
   check_ndim(op, "theta", theta, 2);
-  check_cpu<T>(op, {&theta});
   LGH_CHECK(theta.size(0) >= 1 && theta.size(1) >= 1,
             op << ": 'theta' must be [J, K] with J, K >= 1, got shape " << theta.shape().str());
 }
@@ -112,7 +154,7 @@ Tensor<T> relaxed_selector(const Tensor<T>& theta, double tau, const math::Gumbe
   Tensor<T> y_soft = Tensor<T>::empty(theta.shape(), theta.device());
   Tensor<T> y_hard;
   if (straight_through) y_hard = Tensor<T>::empty(theta.shape(), theta.device());
-  gumbel_softmax_forward(th, inv_tau, noise, y_soft, straight_through ? &y_hard : nullptr);
+  dispatch::call<entries::GumbelSoftmaxForward, T>(theta.device(), th, inv_tau, noise, y_soft, y_hard);
   Tensor<T> out = straight_through ? y_hard : y_soft;
   if (autograd::needs_grad(theta)) {
     auto node = std::make_shared<GumbelSoftmaxBackward<T>>();
@@ -138,9 +180,7 @@ Tensor<T> gumbel_softmax(const Tensor<T>& theta, double tau, SelectorMode mode, 
     // Eq. (7)'s binary selector itself: a constant, no gradient.
     const Tensor<T> th = theta.contiguous();
     Tensor<T> out = Tensor<T>::empty(theta.shape(), theta.device());
-    const int64_t J = theta.size(0);
-    const int K = static_cast<int>(theta.size(1));
-    for (int64_t j = 0; j < J; ++j) math::one_hot_row(math::argmax(th.data() + j * K, K), K, out.data() + j * K);
+    dispatch::call<entries::SelectorOneHot, T>(theta.device(), th, out);
     return out;
   }
   detail::check_temperature(op, tau);
@@ -160,16 +200,17 @@ Tensor<T> gumbel_softmax_from_uniforms(const Tensor<T>& theta, const Tensor<T>& 
   const char* op = "gumbel_softmax_from_uniforms";
   detail::check_selector_logits(op, theta);
   detail::check_shape(op, "uniforms", uniforms, theta.shape());
-  detail::check_cpu<T>(op, {&uniforms});
+  detail::common_device<T>(op, {{"theta", &theta}, {"uniforms", &uniforms}});
   detail::check_temperature(op, tau);
   const Tensor<T> u = uniforms.contiguous();
-  const T* pu = u.data();
+  const Tensor<T> host = u.to(Device::cpu());  // u itself on the CPU; a copy of J x K values from a device
+  const T* pu = host.data();
   for (int64_t i = 0; i < u.numel(); ++i)
     LGH_CHECK(pu[i] > T(0) && pu[i] < T(1),
               op << ": 'uniforms' must lie in the open interval (0, 1); element " << i << " is " << pu[i]);
   math::GumbelNoiseSource<T> src;
   src.kind = math::GumbelNoiseSource<T>::Uniforms;
-  src.uniforms = pu;
+  src.uniforms = u.data();
   return detail::relaxed_selector(theta, tau, src, straight_through);
 }
 

@@ -1,5 +1,5 @@
-// Dense layers: linear (y = x w^T + b, PyTorch's layout) and matmul, on
-// Eigen's GEMM.
+// Dense layers: linear (y = x w^T + b, PyTorch's layout) and matmul; on the
+// CPU through Eigen's GEMM.
 //
 // Eigen runs single-threaded here (no OpenMP), so detail::parallel_gemm
 // splits the output into blocks of rows (or of columns, when there are few
@@ -56,12 +56,12 @@ void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 
 }  // namespace detail
 
-// ---- linear -----------------------------------------------------------------
+// ---- CPU kernels ------------------------------------------------------------------
+namespace cpu {
 
-// Forward kernel: y[R, out] = x[R, in] w^T (+ b). All contiguous; b may be
-// undefined.
+// y[R, out] = x[R, in] w^T (+ b). All contiguous; b may be undefined.
 template <typename T>
-void linear_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, Tensor<T>& y) {
+void linear_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, const Tensor<T>& y) {
   const int64_t out = w.size(0), in = w.size(1), R = x.numel() / std::max<int64_t>(1, in);
   T* py = y.data();
   if (b.defined()) {
@@ -71,16 +71,59 @@ void linear_forward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, 
   detail::parallel_gemm(false, true, R, out, in, x.data(), w.data(), py, b.defined());
 }
 
-// Backward kernel: writes each of gx [R, in], gw [out, in], gb [out] that is
-// defined, from gy [R, out].
+// Writes each of gx [R, in], gw [out, in], gb [out] that is defined, from
+// gy [R, out]. All contiguous.
 template <typename T>
-void linear_backward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& gy, Tensor<T>& gx, Tensor<T>& gw,
-                     Tensor<T>& gb) {
+void linear_backward(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& gy, const Tensor<T>& gx,
+                     const Tensor<T>& gw, const Tensor<T>& gb) {
   const int64_t out = w.size(0), in = w.size(1), R = gy.numel() / std::max<int64_t>(1, out);
   if (gx.defined()) detail::parallel_gemm(false, false, R, in, out, gy.data(), w.data(), gx.data());
   if (gw.defined()) detail::parallel_gemm(true, false, out, in, R, gy.data(), x.data(), gw.data());
   if (gb.defined()) detail::reduce_forward(gy.data(), int64_t(1), R, out, T(1), gb.data());
 }
+
+// C[M, N] = op(A) op(B), row-major and contiguous: A is [M, K] ([K, M] when
+// trans_a), B is [K, N] ([N, K] when trans_b).
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const Tensor<T>& A, const Tensor<T>& B,
+          const Tensor<T>& C) {
+  detail::parallel_gemm(trans_a, trans_b, M, N, K, A.data(), B.data(), C.data());
+}
+
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct LinearForward {
+  static constexpr const char* name = "linear_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::linear_forward<T>;
+};
+
+struct LinearBackward {
+  static constexpr const char* name = "linear_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& gy, const Tensor<T>& gx,
+                      const Tensor<T>& gw, const Tensor<T>& gb);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::linear_backward<T>;
+};
+
+struct Gemm {
+  static constexpr const char* name = "gemm";
+  template <typename T>
+  using Fn = void (*)(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const Tensor<T>& A,
+                      const Tensor<T>& B, const Tensor<T>& C);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::gemm<T>;
+};
+
+}  // namespace entries
+
+// ---- linear -----------------------------------------------------------------
 
 template <typename T>
 struct LinearBackward : autograd::Node<T> {
@@ -91,7 +134,7 @@ struct LinearBackward : autograd::Node<T> {
     if (this->needs_input_grad(0)) gx = Tensor<T>::empty(x_shape, g[0].device());
     if (this->needs_input_grad(1)) gw = Tensor<T>::empty(w.shape(), g[0].device());
     if (this->needs_input_grad(2)) gb = Tensor<T>::empty(Shape{w.size(0)}, g[0].device());
-    linear_backward(x, w, g[0].contiguous(), gx, gw, gb);
+    dispatch::call<entries::LinearBackward, T>(g[0].device(), x, w, g[0].contiguous(), gx, gw, gb);
     return {gx, gw, gb};
   }
   const char* name() const override { return "LinearBackward"; }
@@ -110,12 +153,12 @@ Tensor<T> linear(const Tensor<T>& x, const Tensor<T>& w, const Tensor<T>& b = Te
             op << ": 'x' has shape " << x.shape().str() << ", expected [..., " << in << "] to match 'w' of shape "
                << w.shape().str());
   if (b.defined()) detail::check_shape(op, "b", b, Shape{out});
-  detail::check_cpu<T>(op, {&x, &w, &b});
+  const Device device = detail::common_device<T>(op, {{"x", &x}, {"w", &w}, {"b", &b}});
   const Tensor<T> xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
   Shape y_shape = x.shape();
   y_shape[y_shape.ndim() - 1] = out;
-  Tensor<T> y = Tensor<T>::empty(y_shape, x.device());
-  linear_forward(xc, wc, bc, y);
+  Tensor<T> y = Tensor<T>::empty(y_shape, device);
+  dispatch::call<entries::LinearForward, T>(device, xc, wc, bc, y);
   if (autograd::needs_grad(x, w, b)) {
     auto node = std::make_shared<LinearBackward<T>>();
     node->x_shape = x.shape();
@@ -137,11 +180,11 @@ struct MatmulBackward : autograd::Node<T> {
     Tensor<T> ga, gb;
     if (this->needs_input_grad(0)) {  // ga = g b^T
       ga = Tensor<T>::empty(Shape{M, K}, gc.device());
-      detail::parallel_gemm(false, true, M, K, N, gc.data(), b.data(), ga.data());
+      dispatch::call<entries::Gemm, T>(gc.device(), false, true, M, K, N, gc, b, ga);
     }
     if (this->needs_input_grad(1)) {  // gb = a^T g
       gb = Tensor<T>::empty(Shape{K, N}, gc.device());
-      detail::parallel_gemm(true, false, K, N, M, a.data(), gc.data(), gb.data());
+      dispatch::call<entries::Gemm, T>(gc.device(), true, false, K, N, M, a, gc, gb);
     }
     return {ga, gb};
   }
@@ -158,11 +201,11 @@ Tensor<T> matmul(const Tensor<T>& a, const Tensor<T>& b) {
   LGH_CHECK(a.size(1) == b.size(0), op << ": inner dimensions differ: 'a' has shape " << a.shape().str()
                                        << ", 'b' has shape " << b.shape().str() << " (expected ["
                                        << a.size(1) << ", N])");
-  detail::check_cpu<T>(op, {&a, &b});
+  const Device device = detail::common_device<T>(op, {{"a", &a}, {"b", &b}});
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
   const Tensor<T> ac = a.contiguous(), bc = b.contiguous();
-  Tensor<T> y = Tensor<T>::empty(Shape{M, N}, a.device());
-  detail::parallel_gemm(false, false, M, N, K, ac.data(), bc.data(), y.data());
+  Tensor<T> y = Tensor<T>::empty(Shape{M, N}, device);
+  dispatch::call<entries::Gemm, T>(device, false, false, M, N, K, ac, bc, y);
   if (autograd::needs_grad(a, b)) {
     auto node = std::make_shared<MatmulBackward<T>>();
     if (b.requires_grad()) node->a = ac.detach();

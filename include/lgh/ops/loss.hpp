@@ -37,11 +37,14 @@ auto loss_derivative(const D& d, T beta) {
 
 }  // namespace detail
 
+// ---- CPU kernels ------------------------------------------------------------------
+namespace cpu {
+
 // Forward kernel. pred, target: contiguous, same shape. Writes out: the
 // per-element losses (Reduction::None, same shape) or a 0-d tensor.
 template <typename T>
 void regression_loss_forward(const Tensor<T>& pred, const Tensor<T>& target, Reduction reduction, T beta,
-                             Tensor<T>& out) {
+                             const Tensor<T>& out) {
   const T* p = pred.data();
   const T* t = target.data();
   const int64_t n = pred.numel();
@@ -76,10 +79,10 @@ void regression_loss_forward(const Tensor<T>& pred, const Tensor<T>& target, Red
 }
 
 // Backward kernel. gy: the loss's gradient (0-d when reduced, else shaped
-// like pred). Writes gpred and/or gtarget when defined.
+// like pred), contiguous. Writes gpred and/or gtarget when defined.
 template <typename T>
 void regression_loss_backward(const Tensor<T>& pred, const Tensor<T>& target, const Tensor<T>& gy,
-                              Reduction reduction, T beta, Tensor<T>& gpred, Tensor<T>& gtarget) {
+                              Reduction reduction, T beta, const Tensor<T>& gpred, const Tensor<T>& gtarget) {
   const T* p = pred.data();
   const T* t = target.data();
   const T* g = gy.data();
@@ -110,6 +113,31 @@ void regression_loss_backward(const Tensor<T>& pred, const Tensor<T>& target, co
   });
 }
 
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct RegressionLossForward {
+  static constexpr const char* name = "regression_loss_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& pred, const Tensor<T>& target, Reduction reduction, T beta,
+                      const Tensor<T>& out);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::regression_loss_forward<T>;
+};
+
+struct RegressionLossBackward {
+  static constexpr const char* name = "regression_loss_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& pred, const Tensor<T>& target, const Tensor<T>& gy, Reduction reduction,
+                      T beta, const Tensor<T>& gpred, const Tensor<T>& gtarget);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::regression_loss_backward<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 struct RegressionLossBackward : autograd::Node<T> {
   Tensor<T> pred, target;  // contiguous
@@ -119,7 +147,9 @@ struct RegressionLossBackward : autograd::Node<T> {
     Tensor<T> gp, gt;
     if (this->needs_input_grad(0)) gp = Tensor<T>::empty(pred.shape(), pred.device());
     if (this->needs_input_grad(1)) gt = Tensor<T>::empty(pred.shape(), pred.device());
-    regression_loss_backward(pred, target, g[0].contiguous(), reduction, beta, gp, gt);
+    if (pred.numel() > 0 && (gp.defined() || gt.defined()))
+      dispatch::call<entries::RegressionLossBackward, T>(pred.device(), pred, target, g[0].contiguous(), reduction,
+                                                         beta, gp, gt);
     return {gp, gt};
   }
   const char* name() const override { return beta > T(0) ? "SmoothL1LossBackward" : "L1LossBackward"; }
@@ -134,10 +164,10 @@ Tensor<T> regression_loss(const char* op, const Tensor<T>& pred, const Tensor<T>
   LGH_CHECK(target.shape() == pred.shape(), op << ": 'target' has shape " << target.shape().str()
                                                << ", expected the shape of 'pred' " << pred.shape().str());
   LGH_CHECK(beta >= 0, op << ": beta must be non-negative, got " << beta);
-  detail::check_cpu<T>(op, {&pred, &target});
+  const Device device = detail::common_device<T>(op, {{"pred", &pred}, {"target", &target}});
   const Tensor<T> pc = pred.contiguous(), tc = target.contiguous();
   Tensor<T> y = Tensor<T>::empty(reduction == Reduction::None ? pred.shape() : Shape{}, pred.device());
-  regression_loss_forward(pc, tc, reduction, static_cast<T>(beta), y);
+  if (y.numel() > 0) dispatch::call<entries::RegressionLossForward, T>(device, pc, tc, reduction, static_cast<T>(beta), y);
   if (autograd::needs_grad(pred, target)) {
     auto node = std::make_shared<RegressionLossBackward<T>>();
     node->pred = pc.detach();

@@ -83,12 +83,15 @@ void max_pool2x2_plane(const T* LGH_RESTRICT xp, int64_t W, int64_t Ho, int64_t 
 
 }  // namespace detail
 
+// ---- CPU kernels ------------------------------------------------------------------
+namespace cpu {
+
 // Forward kernel. x: contiguous [N, C, H, W]; y: contiguous [N, C, Ho, Wo]
 // (written); indices: the same shape (written), or undefined when only the
 // values are wanted (inference).
 template <typename T>
-void max_pool2d_forward(const Tensor<T>& x, int64_t kernel, int64_t stride, int64_t padding, Tensor<T>& y,
-                        Tensor<int64_t>& indices) {
+void max_pool2d_forward(const Tensor<T>& x, int64_t kernel, int64_t stride, int64_t padding, const Tensor<T>& y,
+                        const Tensor<int64_t>& indices) {
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
   const int64_t Ho = y.size(2), Wo = y.size(3);
   const T* px = x.data();
@@ -131,7 +134,7 @@ void max_pool2d_forward(const Tensor<T>& x, int64_t kernel, int64_t stride, int6
 // Backward kernel. gy, indices: contiguous [N, C, Ho, Wo]; gx: contiguous
 // [N, C, H, W] (overwritten).
 template <typename T>
-void max_pool2d_backward(const Tensor<T>& gy, const Tensor<int64_t>& indices, Tensor<T>& gx) {
+void max_pool2d_backward(const Tensor<T>& gy, const Tensor<int64_t>& indices, const Tensor<T>& gx) {
   const int64_t planes = gx.size(0) * gx.size(1), HW = gx.size(2) * gx.size(3);
   const int64_t out = gy.size(2) * gy.size(3);
   const T* pg = gy.data();
@@ -148,13 +151,95 @@ void max_pool2d_backward(const Tensor<T>& gy, const Tensor<int64_t>& indices, Te
   });
 }
 
+// Forward kernel of upsample_nearest2x. x: contiguous [N, C, H, W]; y:
+// contiguous [N, C, 2H, 2W] (written).
+template <typename T>
+void upsample_nearest2x_forward(const Tensor<T>& x, const Tensor<T>& y) {
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  const T* px = x.data();
+  T* py = y.data();
+  parallel_for(0, planes, detail::pool_plane_grain(4 * H * W), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const T* xp = px + p * H * W;
+      T* yp = py + p * 4 * H * W;
+      for (int64_t h = 0; h < H; ++h) {
+        const T* src = xp + h * W;
+        T* r0 = yp + 2 * h * 2 * W;
+        for (int64_t w = 0; w < W; ++w) r0[2 * w] = r0[2 * w + 1] = src[w];
+        std::memcpy(r0 + 2 * W, r0, static_cast<size_t>(2 * W) * sizeof(T));
+      }
+    }
+  });
+}
+
+// Backward kernel: each input gradient is the sum of its 4 children.
+// gy: contiguous [N, C, 2H, 2W]; gx: contiguous [N, C, H, W] (overwritten).
+template <typename T>
+void upsample_nearest2x_backward(const Tensor<T>& gy, const Tensor<T>& gx) {
+  const int64_t planes = gx.size(0) * gx.size(1), H = gx.size(2), W = gx.size(3);
+  const T* pg = gy.data();
+  T* pd = gx.data();
+  parallel_for(0, planes, detail::pool_plane_grain(4 * H * W), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const T* gp = pg + p * 4 * H * W;
+      T* dp = pd + p * H * W;
+      for (int64_t h = 0; h < H; ++h) {
+        const T* r0 = gp + 2 * h * 2 * W;
+        const T* r1 = r0 + 2 * W;
+        T* d = dp + h * W;
+        for (int64_t w = 0; w < W; ++w) d[w] = (r0[2 * w] + r0[2 * w + 1]) + (r1[2 * w] + r1[2 * w + 1]);
+      }
+    }
+  });
+}
+
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct MaxPool2dForward {
+  static constexpr const char* name = "max_pool2d_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, int64_t kernel, int64_t stride, int64_t padding, const Tensor<T>& y,
+                      const Tensor<int64_t>& indices);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::max_pool2d_forward<T>;
+};
+
+struct MaxPool2dBackward {
+  static constexpr const char* name = "max_pool2d_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& gy, const Tensor<int64_t>& indices, const Tensor<T>& gx);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::max_pool2d_backward<T>;
+};
+
+struct UpsampleNearest2xForward {
+  static constexpr const char* name = "upsample_nearest2x_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::upsample_nearest2x_forward<T>;
+};
+
+struct UpsampleNearest2xBackward {
+  static constexpr const char* name = "upsample_nearest2x_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& gy, const Tensor<T>& gx);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::upsample_nearest2x_backward<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 struct MaxPool2dBackward : autograd::Node<T> {
   Tensor<int64_t> indices;
   Shape input_shape;
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
     Tensor<T> gx = Tensor<T>::empty(input_shape, g[0].device());
-    max_pool2d_backward(g[0].contiguous(), indices, gx);
+    if (gx.numel() > 0) dispatch::call<entries::MaxPool2dBackward, T>(gx.device(), g[0].contiguous(), indices, gx);
     return {gx};
   }
   const char* name() const override { return "MaxPool2dBackward"; }
@@ -168,7 +253,6 @@ std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_impl(const Tensor<T>& x, int64_
                                                       int64_t padding, bool want_indices) {
   const char* op = "max_pool2d";
   check_ndim(op, "x", x, 4);
-  check_cpu<T>(op, {&x});
   LGH_CHECK(kernel >= 1 && stride >= 1, op << ": kernel and stride must be >= 1, got kernel " << kernel
                                            << ", stride " << stride);
   LGH_CHECK(padding >= 0 && 2 * padding <= kernel,
@@ -185,7 +269,7 @@ std::pair<Tensor<T>, Tensor<int64_t>> max_pool2d_impl(const Tensor<T>& x, int64_
   // The argmax is needed by backward or by the caller; inference skips it.
   Tensor<int64_t> indices;
   if (record || want_indices) indices = Tensor<int64_t>::empty(out_shape, x.device());
-  max_pool2d_forward(xc, kernel, stride, padding, y, indices);
+  if (y.numel() > 0) dispatch::call<entries::MaxPool2dForward, T>(x.device(), xc, kernel, stride, padding, y, indices);
   if (record) {
     auto node = std::make_shared<MaxPool2dBackward<T>>();
     node->indices = indices;
@@ -211,54 +295,12 @@ Tensor<T> max_pool2d(const Tensor<T>& x, int64_t kernel = 2, int64_t stride = 2,
   return detail::max_pool2d_impl(x, kernel, stride, padding, false).first;
 }
 
-// Forward kernel of upsample_nearest2x. x: contiguous [N, C, H, W]; y:
-// contiguous [N, C, 2H, 2W] (written).
-template <typename T>
-void upsample_nearest2x_forward(const Tensor<T>& x, Tensor<T>& y) {
-  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-  const T* px = x.data();
-  T* py = y.data();
-  parallel_for(0, planes, detail::pool_plane_grain(4 * H * W), [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p) {
-      const T* xp = px + p * H * W;
-      T* yp = py + p * 4 * H * W;
-      for (int64_t h = 0; h < H; ++h) {
-        const T* src = xp + h * W;
-        T* r0 = yp + 2 * h * 2 * W;
-        for (int64_t w = 0; w < W; ++w) r0[2 * w] = r0[2 * w + 1] = src[w];
-        std::memcpy(r0 + 2 * W, r0, static_cast<size_t>(2 * W) * sizeof(T));
-      }
-    }
-  });
-}
-
-// Backward kernel: each input gradient is the sum of its 4 children.
-// gy: contiguous [N, C, 2H, 2W]; gx: contiguous [N, C, H, W] (overwritten).
-template <typename T>
-void upsample_nearest2x_backward(const Tensor<T>& gy, Tensor<T>& gx) {
-  const int64_t planes = gx.size(0) * gx.size(1), H = gx.size(2), W = gx.size(3);
-  const T* pg = gy.data();
-  T* pd = gx.data();
-  parallel_for(0, planes, detail::pool_plane_grain(4 * H * W), [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p) {
-      const T* gp = pg + p * 4 * H * W;
-      T* dp = pd + p * H * W;
-      for (int64_t h = 0; h < H; ++h) {
-        const T* r0 = gp + 2 * h * 2 * W;
-        const T* r1 = r0 + 2 * W;
-        T* d = dp + h * W;
-        for (int64_t w = 0; w < W; ++w) d[w] = (r0[2 * w] + r0[2 * w + 1]) + (r1[2 * w] + r1[2 * w + 1]);
-      }
-    }
-  });
-}
-
 template <typename T>
 struct UpsampleNearest2xBackward : autograd::Node<T> {
   Shape input_shape;
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
     Tensor<T> gx = Tensor<T>::empty(input_shape, g[0].device());
-    upsample_nearest2x_backward(g[0].contiguous(), gx);
+    if (gx.numel() > 0) dispatch::call<entries::UpsampleNearest2xBackward, T>(gx.device(), g[0].contiguous(), gx);
     return {gx};
   }
   const char* name() const override { return "UpsampleNearest2xBackward"; }
@@ -269,10 +311,9 @@ template <typename T>
 Tensor<T> upsample_nearest2x(const Tensor<T>& x) {
   const char* op = "upsample_nearest2x";
   detail::check_ndim(op, "x", x, 4);
-  detail::check_cpu<T>(op, {&x});
   const Tensor<T> xc = x.contiguous();
   Tensor<T> y = Tensor<T>::empty(Shape{x.size(0), x.size(1), 2 * x.size(2), 2 * x.size(3)}, x.device());
-  upsample_nearest2x_forward(xc, y);
+  if (y.numel() > 0) dispatch::call<entries::UpsampleNearest2xForward, T>(x.device(), xc, y);
   if (autograd::needs_grad(x)) {
     auto node = std::make_shared<UpsampleNearest2xBackward<T>>();
     node->input_shape = x.shape();

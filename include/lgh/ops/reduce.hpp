@@ -1,5 +1,6 @@
 // Reductions: sum and mean over all elements (0-d result) or over a list of
-// dimensions (optionally keeping them with extent 1).
+// dimensions (optionally keeping them with extent 1). The CPU kernels of
+// reduce_forward / reduce_backward also serve linear's bias gradient.
 //
 // Full reductions are summed in fixed chunks whose partial sums are added in
 // double, in order, so that the result does not depend on the thread count
@@ -10,20 +11,8 @@
 #include <algorithm>
 #include <vector>
 
-// GCC 12 flags Eigen's AVX-512 packet math (the _mm512_undefined_* idiom of
-// its own intrinsics headers) as using uninitialised values: a false positive
-// fixed in GCC 13, silenced here so that real warnings stay visible.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <Eigen/Core>
-#pragma GCC diagnostic pop
-#else
-#include <Eigen/Core>
-#endif
-
 #include "lgh/ops/common.hpp"
+#include "lgh/ops/eigen.hpp"
 
 namespace lgh {
 namespace ops {
@@ -167,6 +156,58 @@ void reduce_backward(const T* g, int64_t outer, int64_t R, int64_t inner, T scal
 
 }  // namespace detail
 
+// ---- CPU kernels ------------------------------------------------------------------
+namespace cpu {
+
+// y (0-d) = scale * the sum of x's elements (x contiguous).
+template <typename T>
+void reduce_all_forward(const Tensor<T>& x, double scale, const Tensor<T>& y) {
+  *y.data() = static_cast<T>(detail::parallel_sum(x.data(), x.numel()) * scale);
+}
+
+// dst [outer, inner] = scale * sum over R of src [outer, R, inner] (both contiguous).
+template <typename T>
+void reduce_forward(const Tensor<T>& src, int64_t outer, int64_t R, int64_t inner, T scale, const Tensor<T>& dst) {
+  detail::reduce_forward(src.data(), outer, R, inner, scale, dst.data());
+}
+
+// dst [outer, R, inner] = scale * g [outer, inner] broadcast over R (both contiguous).
+template <typename T>
+void reduce_backward(const Tensor<T>& g, int64_t outer, int64_t R, int64_t inner, T scale, const Tensor<T>& dst) {
+  detail::reduce_backward(g.data(), outer, R, inner, scale, dst.data());
+}
+
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct ReduceAllForward {
+  static constexpr const char* name = "reduce_all_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, double scale, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::reduce_all_forward<T>;
+};
+
+struct ReduceForward {
+  static constexpr const char* name = "reduce_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& src, int64_t outer, int64_t R, int64_t inner, T scale, const Tensor<T>& dst);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::reduce_forward<T>;
+};
+
+struct ReduceBackward {
+  static constexpr const char* name = "reduce_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& g, int64_t outer, int64_t R, int64_t inner, T scale, const Tensor<T>& dst);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::reduce_backward<T>;
+};
+
+}  // namespace entries
+
 // ---- over all elements ------------------------------------------------------
 
 template <typename T>
@@ -174,7 +215,12 @@ struct ReduceAllBackward : autograd::Node<T> {
   Shape input_shape;
   T scale = T(1);
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
-    return {Tensor<T>::full(input_shape, scale * g[0].item(), g[0].device())};
+    // The 0-d gradient broadcast to every element (read on the device: no
+    // host round trip).
+    Tensor<T> gx = Tensor<T>::empty(input_shape, g[0].device());
+    if (gx.numel() > 0)
+      dispatch::call<entries::ReduceBackward, T>(gx.device(), g[0], int64_t(1), gx.numel(), int64_t(1), scale, gx);
+    return {gx};
   }
   const char* name() const override { return "ReduceAllBackward"; }
 };
@@ -182,12 +228,12 @@ struct ReduceAllBackward : autograd::Node<T> {
 template <typename T>
 Tensor<T> reduce_all(const char* op, const Tensor<T>& x, bool mean) {
   detail::check_defined(op, "x", x);
-  detail::check_cpu<T>(op, {&x});
   const Tensor<T> xc = x.contiguous();
   const int64_t n = x.numel();
   // The mean of no elements is NaN, as in PyTorch.
   const double scale = mean ? 1.0 / static_cast<double>(n) : 1.0;
-  Tensor<T> y = Tensor<T>::scalar(static_cast<T>(detail::parallel_sum(xc.data(), n) * scale), x.device());
+  Tensor<T> y = Tensor<T>::empty(Shape{}, x.device());
+  dispatch::call<entries::ReduceAllForward, T>(x.device(), xc, scale, y);
   if (autograd::needs_grad(x)) {
     auto node = std::make_shared<ReduceAllBackward<T>>();
     node->input_shape = x.shape();
@@ -218,14 +264,16 @@ struct ReduceDimsBackward : autograd::Node<T> {
     const Tensor<T> gc = g[0].contiguous();
     if (plan.order.empty()) {
       Tensor<T> gx = Tensor<T>::empty(input_shape, gc.device());
-      detail::reduce_backward(gc.data(), plan.outer, plan.reduced, plan.inner, scale, gx.data());
+      if (gx.numel() > 0)
+        dispatch::call<entries::ReduceBackward, T>(gc.device(), gc, plan.outer, plan.reduced, plan.inner, scale, gx);
       return {gx};
     }
     // Fill the permuted layout, then permute back.
     Shape permuted;
     for (int a : plan.order) permuted.push_back(input_shape[a]);
     Tensor<T> gp = Tensor<T>::empty(permuted, gc.device());
-    detail::reduce_backward(gc.data(), plan.outer, plan.reduced, int64_t(1), scale, gp.data());
+    if (gp.numel() > 0)
+      dispatch::call<entries::ReduceBackward, T>(gc.device(), gc, plan.outer, plan.reduced, int64_t(1), scale, gp);
     std::vector<int> inverse(plan.order.size());
     for (size_t i = 0; i < plan.order.size(); ++i) inverse[static_cast<size_t>(plan.order[i])] = static_cast<int>(i);
     return {gp.permute(inverse).contiguous()};
@@ -236,12 +284,13 @@ struct ReduceDimsBackward : autograd::Node<T> {
 template <typename T>
 Tensor<T> reduce_dims(const char* op, const Tensor<T>& x, const std::vector<int>& dims, bool keepdim, bool mean) {
   detail::check_defined(op, "x", x);
-  detail::check_cpu<T>(op, {&x});
   const detail::ReducePlan plan = detail::plan_reduce(op, x.shape(), dims, keepdim);
   const Tensor<T> src = plan.order.empty() ? x.contiguous() : x.detach().permute(plan.order).contiguous();
   const double scale = mean ? 1.0 / static_cast<double>(plan.reduced) : 1.0;
   Tensor<T> y = Tensor<T>::empty(plan.out_shape, x.device());
-  detail::reduce_forward(src.data(), plan.outer, plan.reduced, plan.inner, static_cast<T>(scale), y.data());
+  if (y.numel() > 0)
+    dispatch::call<entries::ReduceForward, T>(x.device(), src, plan.outer, plan.reduced, plan.inner,
+                                              static_cast<T>(scale), y);
   if (autograd::needs_grad(x)) {
     auto node = std::make_shared<ReduceDimsBackward<T>>();
     node->input_shape = x.shape();

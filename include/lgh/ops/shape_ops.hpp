@@ -65,6 +65,69 @@ void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int
 
 }  // namespace detail
 
+// ---- CPU kernels ------------------------------------------------------------------
+namespace cpu {
+
+// y = the concatenation of xs along `dim`. xs: contiguous, shapes as checked
+// by concat; y: contiguous.
+template <typename T>
+void concat_forward(const std::vector<Tensor<T>>& xs, int dim, const Tensor<T>& y) {
+  const Shape& out_shape = y.shape();
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < dim; ++i) outer *= out_shape[i];
+  for (int i = dim + 1; i < out_shape.ndim(); ++i) inner *= out_shape[i];
+  const int64_t total = out_shape[dim] * inner;
+  int64_t offset = 0;
+  for (const Tensor<T>& x : xs) {
+    const int64_t len = x.size(dim) * inner;
+    detail::copy_rows(x.data(), len, y.data() + offset, total, outer, len);
+    offset += len;
+  }
+}
+
+// The slices of gy along `dim` into gxs[k], which is undefined when input k
+// needs no gradient, else contiguous with shape shapes[k] (the input's).
+// gy: contiguous.
+template <typename T>
+void concat_backward(const Tensor<T>& gy, int dim, const std::vector<Shape>& shapes,
+                     const std::vector<Tensor<T>>& gxs) {
+  const Shape& gs = gy.shape();
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < dim; ++i) outer *= gs[i];
+  for (int i = dim + 1; i < gs.ndim(); ++i) inner *= gs[i];
+  const int64_t total = gs[dim] * inner;
+  int64_t offset = 0;
+  for (size_t k = 0; k < gxs.size(); ++k) {
+    const int64_t len = shapes[k][dim] * inner;
+    if (gxs[k].defined()) detail::copy_rows(gy.data() + offset, total, gxs[k].data(), len, outer, len);
+    offset += len;
+  }
+}
+
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct ConcatForward {
+  static constexpr const char* name = "concat_forward";
+  template <typename T>
+  using Fn = void (*)(const std::vector<Tensor<T>>& xs, int dim, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::concat_forward<T>;
+};
+
+struct ConcatBackward {
+  static constexpr const char* name = "concat_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& gy, int dim, const std::vector<Shape>& shapes,
+                      const std::vector<Tensor<T>>& gxs);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::concat_backward<T>;
+};
+
+}  // namespace entries
+
 // ---- reshape ----------------------------------------------------------------
 
 template <typename T>
@@ -105,7 +168,6 @@ template <typename T>
 Tensor<T> contiguous(const Tensor<T>& x) {
   detail::check_defined("contiguous", "x", x);
   if (x.is_contiguous()) return x;
-  detail::check_cpu<T>("contiguous", {&x});
   Tensor<T> y = x.detach().contiguous();
   if (autograd::needs_grad(x)) {
     auto node = std::make_shared<ContiguousBackward<T>>();
@@ -162,21 +224,10 @@ struct ConcatBackward : autograd::Node<T> {
   int dim = 0;
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
     const Tensor<T> gc = g[0].contiguous();
-    const Shape& gs = gc.shape();
-    int64_t outer = 1, inner = 1;
-    for (int i = 0; i < dim; ++i) outer *= gs[i];
-    for (int i = dim + 1; i < gs.ndim(); ++i) inner *= gs[i];
-    const int64_t total = gs[dim] * inner;
     std::vector<Tensor<T>> out(shapes.size());
-    int64_t offset = 0;
-    for (size_t k = 0; k < shapes.size(); ++k) {
-      const int64_t len = shapes[k][dim] * inner;
-      if (this->needs_input_grad(k)) {
-        out[k] = Tensor<T>::empty(shapes[k], gc.device());
-        detail::copy_rows(gc.data() + offset, total, out[k].data(), len, outer, len);
-      }
-      offset += len;
-    }
+    for (size_t k = 0; k < shapes.size(); ++k)
+      if (this->needs_input_grad(k)) out[k] = Tensor<T>::empty(shapes[k], gc.device());
+    if (gc.numel() > 0) dispatch::call<entries::ConcatBackward, T>(gc.device(), gc, dim, shapes, out);
     return out;
   }
   const char* name() const override { return "ConcatBackward"; }
@@ -202,23 +253,20 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int dim) {
     LGH_CHECK(match, op << ": tensor " << k << " has shape " << s.str() << ", expected "
                         << s0.ndim() << "-d with the shape of tensor 0 " << s0.str()
                         << " except along dim " << d);
-    LGH_CHECK(xs[k].device().is_cpu(),
-              op << ": tensor " << k << " is on " << xs[k].device().str()
-                 << "; this op runs on the CPU only in this build");
     out_shape[d] += s[d];
   }
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < d; ++i) outer *= out_shape[i];
-  for (int i = d + 1; i < out_shape.ndim(); ++i) inner *= out_shape[i];
-  const int64_t total = out_shape[d] * inner;
-
-  Tensor<T> y = Tensor<T>::empty(out_shape, xs[0].device());
-  int64_t offset = 0;
-  for (const Tensor<T>& x : xs) {
-    const Tensor<T> xc = x.contiguous();
-    const int64_t len = x.size(d) * inner;
-    detail::copy_rows(xc.data(), len, y.data() + offset, total, outer, len);
-    offset += len;
+  const Device device = detail::common_device(op, "xs", xs, xs[0].device());
+  Tensor<T> y = Tensor<T>::empty(out_shape, device);
+  if (y.numel() > 0) {
+    bool contiguous = true;
+    for (const Tensor<T>& x : xs) contiguous = contiguous && x.is_contiguous();
+    if (contiguous) {
+      dispatch::call<entries::ConcatForward, T>(device, xs, d, y);
+    } else {
+      std::vector<Tensor<T>> xc;
+      for (const Tensor<T>& x : xs) xc.push_back(x.contiguous());
+      dispatch::call<entries::ConcatForward, T>(device, xc, d, y);
+    }
   }
 
   bool record = false;

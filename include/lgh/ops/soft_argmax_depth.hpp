@@ -27,19 +27,21 @@ namespace detail {
 inline int64_t soft_argmax_grain(int64_t hw) { return std::max<int64_t>(1, (int64_t(1) << 14) / std::max<int64_t>(hw, 1)); }
 }  // namespace detail
 
-// ---- kernels ------------------------------------------------------------------
-// All tensors contiguous. out [B,J,3]; stats [B,J,2] = (max, sum) or null.
+// ---- CPU kernels ------------------------------------------------------------------
+// All tensors contiguous. out [B,J,3]; stats [B,J,2] = (max, sum), or
+// undefined when the backward will not run.
+namespace cpu {
 
 template <typename T>
-void soft_argmax_depth_forward(const Tensor<T>& h, const Tensor<T>& dm, const Tensor<T>& beta, Tensor<T>& out,
-                               Tensor<T>* stats) {
+void soft_argmax_depth_forward(const Tensor<T>& h, const Tensor<T>& dm, const Tensor<T>& beta, const Tensor<T>& out,
+                               const Tensor<T>& stats) {
   const int64_t J = h.size(1), H = h.size(2), W = h.size(3), HW = H * W;
   const int64_t rows = h.size(0) * J;
   const T* ph = h.data();
   const T* pd = dm.data();
   const T* pb = beta.data();
   T* po = out.data();
-  T* ps = stats ? stats->data() : nullptr;
+  T* ps = stats.defined() ? stats.data() : nullptr;
   parallel_for(0, rows, detail::soft_argmax_grain(HW), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const T bj = pb[r % J];
@@ -58,11 +60,11 @@ void soft_argmax_depth_forward(const Tensor<T>& h, const Tensor<T>& dm, const Te
 }
 
 // Gradients from the saved inputs, output and statistics; any of dh, ddm,
-// dbeta may be null (not wanted).
+// dbeta may be undefined (not wanted).
 template <typename T>
 void soft_argmax_depth_backward(const Tensor<T>& h, const Tensor<T>& dm, const Tensor<T>& beta, const Tensor<T>& out,
-                                const Tensor<T>& stats, const Tensor<T>& dout, Tensor<T>* dh, Tensor<T>* ddm,
-                                Tensor<T>* dbeta) {
+                                const Tensor<T>& stats, const Tensor<T>& dout, const Tensor<T>& dh,
+                                const Tensor<T>& ddm, const Tensor<T>& dbeta) {
   const int64_t B = h.size(0), J = h.size(1), H = h.size(2), W = h.size(3), HW = H * W;
   const T* ph = h.data();
   const T* pd = dm.data();
@@ -70,12 +72,12 @@ void soft_argmax_depth_backward(const Tensor<T>& h, const Tensor<T>& dm, const T
   const T* po = out.data();
   const T* pst = stats.data();
   const T* pg = dout.data();
-  T* pdh = dh ? dh->data() : nullptr;
-  T* pddm = ddm ? ddm->data() : nullptr;
+  T* pdh = dh.defined() ? dh.data() : nullptr;
+  T* pddm = ddm.defined() ? ddm.data() : nullptr;
   // Per-(b, j) shares of dbeta, summed over b afterwards in a fixed order.
   Tensor<T> partial;
-  if (dbeta) partial = Tensor<T>::empty({B, J});
-  T* pp = dbeta ? partial.data() : nullptr;
+  if (dbeta.defined()) partial = Tensor<T>::empty({B, J});
+  T* pp = dbeta.defined() ? partial.data() : nullptr;
   parallel_for(0, B * J, detail::soft_argmax_grain(HW), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const math::SoftArgmaxBackwardCoeffs<T> c =
@@ -98,8 +100,8 @@ void soft_argmax_depth_backward(const Tensor<T>& h, const Tensor<T>& dm, const T
       if (pp) pp[r] = acc;
     }
   });
-  if (dbeta) {
-    T* pdb = dbeta->data();
+  if (dbeta.defined()) {
+    T* pdb = dbeta.data();
     for (int64_t j = 0; j < J; ++j) {
       T acc = T(0);
       for (int64_t b = 0; b < B; ++b) acc += pp[b * J + j];
@@ -107,6 +109,32 @@ void soft_argmax_depth_backward(const Tensor<T>& h, const Tensor<T>& dm, const T
     }
   }
 }
+
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct SoftArgmaxDepthForward {
+  static constexpr const char* name = "soft_argmax_depth_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& h, const Tensor<T>& dm, const Tensor<T>& beta, const Tensor<T>& out,
+                      const Tensor<T>& stats);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::soft_argmax_depth_forward<T>;
+};
+
+struct SoftArgmaxDepthBackward {
+  static constexpr const char* name = "soft_argmax_depth_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& h, const Tensor<T>& dm, const Tensor<T>& beta, const Tensor<T>& out,
+                      const Tensor<T>& stats, const Tensor<T>& dout, const Tensor<T>& dh, const Tensor<T>& ddm,
+                      const Tensor<T>& dbeta);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::soft_argmax_depth_backward<T>;
+};
+
+}  // namespace entries
 
 template <typename T>
 struct SoftArgmaxDepthBackward : autograd::Node<T> {
@@ -117,8 +145,8 @@ struct SoftArgmaxDepthBackward : autograd::Node<T> {
     if (this->needs_input_grad(0)) dh = Tensor<T>::empty(h.shape(), h.device());
     if (this->needs_input_grad(1)) ddm = Tensor<T>::empty(dm.shape(), dm.device());
     if (this->needs_input_grad(2)) dbeta = Tensor<T>::empty(beta.shape(), beta.device());
-    soft_argmax_depth_backward(h, dm, beta, out, stats, g[0].contiguous(), dh.defined() ? &dh : nullptr,
-                               ddm.defined() ? &ddm : nullptr, dbeta.defined() ? &dbeta : nullptr);
+    dispatch::call<entries::SoftArgmaxDepthBackward, T>(h.device(), h, dm, beta, out, stats, g[0].contiguous(), dh,
+                                                        ddm, dbeta);
     return {dh, ddm, dbeta};
   }
   const char* name() const override { return "SoftArgmaxDepthBackward"; }
@@ -135,15 +163,16 @@ Tensor<T> soft_argmax_depth(const Tensor<T>& heatmaps, const Tensor<T>& depthmap
   detail::check_shape(op, "depthmaps", depthmaps, heatmaps.shape());
   const int64_t B = heatmaps.size(0), J = heatmaps.size(1);
   detail::check_shape(op, "beta", beta, Shape{J});
-  detail::check_cpu<T>(op, {&heatmaps, &depthmaps, &beta});
+  const Device device =
+      detail::common_device<T>(op, {{"heatmaps", &heatmaps}, {"depthmaps", &depthmaps}, {"beta", &beta}});
   LGH_CHECK(heatmaps.size(2) >= 1 && heatmaps.size(3) >= 1,
             op << ": 'heatmaps' has shape " << heatmaps.shape().str() << ", expected H, W >= 1");
   const Tensor<T> hc = heatmaps.contiguous(), dc = depthmaps.contiguous(), bc = beta.contiguous();
-  Tensor<T> out = Tensor<T>::empty({B, J, 3}, heatmaps.device());
+  Tensor<T> out = Tensor<T>::empty({B, J, 3}, device);
   const bool record = autograd::needs_grad(heatmaps, depthmaps, beta);
   Tensor<T> stats;
-  if (record) stats = Tensor<T>::empty({B, J, 2}, heatmaps.device());
-  soft_argmax_depth_forward(hc, dc, bc, out, record ? &stats : nullptr);
+  if (record) stats = Tensor<T>::empty({B, J, 2}, device);
+  if (out.numel() > 0) dispatch::call<entries::SoftArgmaxDepthForward, T>(device, hc, dc, bc, out, stats);
   if (record) {
     auto node = std::make_shared<SoftArgmaxDepthBackward<T>>();
     node->h = hc.detach();

@@ -53,9 +53,12 @@ void softmax_tasks(const SoftmaxGeometry& g, F&& f) {
 
 }  // namespace detail
 
+// ---- CPU kernels ------------------------------------------------------------------
+namespace cpu {
+
 // Forward kernel. x, y: contiguous, same shape, seen as [outer, D, inner].
 template <typename T>
-void softmax_forward(const Tensor<T>& x, const detail::SoftmaxGeometry& geo, bool log, Tensor<T>& y) {
+void softmax_forward(const Tensor<T>& x, const detail::SoftmaxGeometry& geo, bool log, const Tensor<T>& y) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   const T* px = x.data();
   T* py = y.data();
@@ -101,7 +104,7 @@ void softmax_forward(const Tensor<T>& x, const detail::SoftmaxGeometry& geo, boo
 // Backward kernel. y: the forward's output; gy, gx: contiguous, same shape.
 template <typename T>
 void softmax_backward(const Tensor<T>& y, const Tensor<T>& gy, const detail::SoftmaxGeometry& geo, bool log,
-                      Tensor<T>& gx) {
+                      const Tensor<T>& gx) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   const T* py = y.data();
   const T* pg = gy.data();
@@ -142,6 +145,30 @@ void softmax_backward(const Tensor<T>& y, const Tensor<T>& gy, const detail::Sof
   });
 }
 
+}  // namespace cpu
+
+// ---- entries ---------------------------------------------------------------------
+namespace entries {
+
+struct SoftmaxForward {
+  static constexpr const char* name = "softmax_forward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& x, const detail::SoftmaxGeometry& geo, bool log, const Tensor<T>& y);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::softmax_forward<T>;
+};
+
+struct SoftmaxBackward {
+  static constexpr const char* name = "softmax_backward";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& y, const Tensor<T>& gy, const detail::SoftmaxGeometry& geo, bool log,
+                      const Tensor<T>& gx);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::softmax_backward<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 struct SoftmaxBackward : autograd::Node<T> {
   Tensor<T> y;
@@ -149,7 +176,7 @@ struct SoftmaxBackward : autograd::Node<T> {
   bool log = false;
   std::vector<Tensor<T>> backward(const std::vector<Tensor<T>>& g) override {
     Tensor<T> gx = Tensor<T>::empty(y.shape(), y.device());
-    softmax_backward(y, g[0].contiguous(), geo, log, gx);
+    if (gx.numel() > 0) dispatch::call<entries::SoftmaxBackward, T>(y.device(), y, g[0].contiguous(), geo, log, gx);
     return {gx};
   }
   const char* name() const override { return log ? "LogSoftmaxBackward" : "SoftmaxBackward"; }
@@ -159,14 +186,13 @@ struct SoftmaxBackward : autograd::Node<T> {
 template <typename T>
 Tensor<T> softmax_impl(const char* op, const Tensor<T>& x, int dim, bool log) {
   detail::check_defined(op, "x", x);
-  detail::check_cpu<T>(op, {&x});
   LGH_CHECK(x.ndim() >= 1, op << ": 'x' must have at least 1 dimension, got a 0-d tensor");
   const int nd = x.ndim();
   LGH_CHECK(dim >= -nd && dim < nd, op << ": dim " << dim << " out of range for 'x' of shape " << x.shape().str());
   const detail::SoftmaxGeometry geo = detail::softmax_geometry(x.shape(), dim < 0 ? dim + nd : dim);
   const Tensor<T> xc = x.contiguous();
   Tensor<T> y = Tensor<T>::empty(x.shape(), x.device());
-  softmax_forward(xc, geo, log, y);
+  if (y.numel() > 0) dispatch::call<entries::SoftmaxForward, T>(x.device(), xc, geo, log, y);
   if (autograd::needs_grad(x)) {
     auto node = std::make_shared<SoftmaxBackward<T>>();
     node->y = y.detach();
