@@ -1,7 +1,9 @@
 // Shared by every CUDA kernel header: error checking that throws lgh::Error
-// with file:line (never exit()), and a debug switch that synchronises after
+// with file:line (never exit()), a debug switch that synchronises after
 // every launch so that an asynchronous fault is reported at the launch that
-// caused it (set LGH_CUDA_DEBUG_SYNC=1 in the environment).
+// caused it (set LGH_CUDA_DEBUG_SYNC=1 in the environment), and the current
+// stream and device of the execution model (core/stream.hpp): every launch
+// and copy goes on current_cuda_stream(device).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -9,7 +11,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "lgh/core/device.hpp"
 #include "lgh/core/error.hpp"
+#include "lgh/core/stream.hpp"
 
 namespace lgh {
 namespace cuda {
@@ -43,10 +47,43 @@ inline unsigned blocks_for(int64_t n, unsigned threads) {
   return static_cast<unsigned>((n + threads - 1) / threads);
 }
 
+// The cudaStream_t behind a core Stream (nullptr: the legacy default stream
+// of the current device).
+inline cudaStream_t stream_handle(Stream s) { return static_cast<cudaStream_t>(s.handle()); }
+
+// The stream this thread's work on `device` runs on.
+inline cudaStream_t current_cuda_stream(Device device) { return stream_handle(current_stream(device)); }
+
 }  // namespace cuda
 }  // namespace lgh
 
 #define LGH_CUDA_CHECK(expr) ::lgh::cuda::check((expr), #expr, __FILE__, __LINE__)
+
+namespace lgh {
+namespace cuda {
+
+// Makes CUDA device `index` current for the calling thread for the guard's
+// lifetime (the null stream and cudaMalloc act on the current device).
+class ScopedDevice {
+ public:
+  explicit ScopedDevice(int index) {
+    LGH_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != index) LGH_CUDA_CHECK(cudaSetDevice(index));
+    index_ = index;
+  }
+  ~ScopedDevice() {
+    if (previous_ != index_) cudaSetDevice(previous_);  // no throw from a destructor
+  }
+  ScopedDevice(const ScopedDevice&) = delete;
+  ScopedDevice& operator=(const ScopedDevice&) = delete;
+
+ private:
+  int previous_ = 0;
+  int index_ = 0;
+};
+
+}  // namespace cuda
+}  // namespace lgh
 
 // After a kernel launch: report launch errors, and with LGH_CUDA_DEBUG_SYNC
 // also the errors of its execution.

@@ -1,5 +1,7 @@
 // cuBLAS and cuDNN handles, created once per thread and device and reused
-// (creating a handle costs milliseconds; never do it in the hot path).
+// (creating a handle costs milliseconds; never do it in the hot path). Each
+// call returns the current device's handle bound to the thread's current
+// stream of that device, so library calls run in the execution model's order.
 #pragma once
 
 #include <cublas_v2.h>
@@ -51,10 +53,14 @@ inline cublasHandle_t cublas_handle() {
   LGH_CUDA_CHECK(cudaGetDevice(&dev));
   auto& m = detail::thread_handles().cublas;
   auto it = m.find(dev);
-  if (it != m.end()) return it->second;
   cublasHandle_t h;
-  LGH_CUBLAS_CHECK(cublasCreate(&h));
-  m[dev] = h;
+  if (it != m.end()) {
+    h = it->second;
+  } else {
+    LGH_CUBLAS_CHECK(cublasCreate(&h));
+    m[dev] = h;
+  }
+  LGH_CUBLAS_CHECK(cublasSetStream(h, current_cuda_stream(Device::cuda(dev))));
   return h;
 }
 
@@ -63,10 +69,14 @@ inline cudnnHandle_t cudnn_handle() {
   LGH_CUDA_CHECK(cudaGetDevice(&dev));
   auto& m = detail::thread_handles().cudnn;
   auto it = m.find(dev);
-  if (it != m.end()) return it->second;
   cudnnHandle_t h;
-  LGH_CUDNN_CHECK(cudnnCreate(&h));
-  m[dev] = h;
+  if (it != m.end()) {
+    h = it->second;
+  } else {
+    LGH_CUDNN_CHECK(cudnnCreate(&h));
+    m[dev] = h;
+  }
+  LGH_CUDNN_CHECK(cudnnSetStream(h, current_cuda_stream(Device::cuda(dev))));
   return h;
 }
 

@@ -5,10 +5,13 @@
 #pragma once
 
 // core
+#include "lgh/core/backend.hpp"
 #include "lgh/core/config.hpp"
+#include "lgh/core/dispatch.hpp"
 #include "lgh/core/error.hpp"
 #include "lgh/core/parallel.hpp"
 #include "lgh/core/philox.hpp"
+#include "lgh/core/stream.hpp"
 #include "lgh/core/tensor.hpp"
 
 // autograd

@@ -7,7 +7,7 @@
 
 using namespace lgh;
 
-TEST_CASE("the CUDA backend is registered by linking lgh::cuda", "[cuda]") {
+TEST_CASE("the CUDA backend is registered by linking lgh::cuda", "[cuda-host]") {
   CHECK(cuda_available());
 }
 

@@ -138,7 +138,7 @@ class CachingAllocator {
       release(dev, p, b.device);
       return;
     }
-    while (dev.stats.bytes_cached + b.size > cache_limit_) evict_oldest(dev);
+    while (!dev.lru.empty() && dev.stats.bytes_cached + b.size > cache_limit_) evict_oldest(dev);
     dev.lru.push_back(Cached{p, PoolKey{b.device, b.stream, b.size}});
     pools_[dev.lru.back().key].push_back(std::prev(dev.lru.end()));
     dev.stats.bytes_cached += b.size;
@@ -164,7 +164,7 @@ class CachingAllocator {
     std::lock_guard<std::mutex> lock(mutex_);
     cache_limit_ = bytes;
     for (auto& kv : devices_)
-      while (kv.second.stats.bytes_cached > cache_limit_) evict_oldest(kv.second);
+      while (!kv.second.lru.empty() && kv.second.stats.bytes_cached > cache_limit_) evict_oldest(kv.second);
   }
 
   MemoryStats stats(int device) const {

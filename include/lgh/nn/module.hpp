@@ -16,12 +16,17 @@
 // ordered by group, so that Adam updates each group in one pass and a
 // checkpoint writes each in one piece. Tensors held by modules stay valid: a
 // flattened parameter is the same tensor, now a view of the flat buffer.
+//
+// to(device) moves the parameters, gradients and buffers in place (flat
+// buffers included); the ops a layer calls then run on that device, where
+// the device has entries for them (core/dispatch.hpp).
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "lgh/autograd/node.hpp"
@@ -164,6 +169,35 @@ class Module {
   void zero_grad() {
     for (auto& p : named_parameters())
       if (p.trainable) p.tensor.zero_grad();
+  }
+
+  // ---- device -------------------------------------------------------------
+
+  // Moves every parameter, parameter gradient and buffer to `device`, in
+  // place: each storage behind them moves once (Storage::move_to), so the
+  // module's tensors stay the same tensors (an optimiser's parameter list
+  // follows), and flat buffers (flatten()) stay flat, with the parameters
+  // and gradients still views of them. The int64 counters stay on the host.
+  // Caches derived from the parameters (folded BN) are dropped.
+  void to(Device device) {
+    std::unordered_set<const Storage*> moved;
+    auto move = [&](const Tensor<T>& t) {
+      if (t.defined() && moved.insert(t.storage().get()).second) t.storage()->move_to(device);
+    };
+    for (const auto& p : named_parameters()) {
+      move(p.tensor);
+      move(p.tensor.grad());
+    }
+    for (const auto& b : named_buffers()) move(b.second);
+    parameters_changed();
+  }
+
+  // The device of the first parameter (or buffer); the CPU for a module
+  // without tensors.
+  Device device() const {
+    for (const auto& p : named_parameters()) return p.tensor.device();
+    for (const auto& b : named_buffers()) return b.second.device();
+    return Device::cpu();
   }
 
   // Called after parameters changed outside autograd (loading, an optimiser

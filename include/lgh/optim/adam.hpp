@@ -16,8 +16,11 @@
 // becomes a run of elements, runs that continue each other in memory with the
 // same step constants are merged (parameters and gradients that are views of
 // one flat buffer become a single run, since the state of a group is also
-// allocated flat), and parallel_for splits the concatenation of all runs
-// across threads, so hundreds of small tensors cost one parallel loop.
+// allocated flat), and the AdamUpdate entry runs them all at once: on the
+// CPU parallel_for splits the concatenation of all runs across threads, so
+// hundreds of small tensors cost one parallel loop; on a device it is one
+// multi-tensor launch. The parameters, their gradients and the state must be
+// on one device (Adam::to moves the state).
 //
 // Checkpoints: state_dict() snapshots the state as named tensors, and
 // load_state_dict() validates and restores it, so that a resumed run repeats
@@ -41,6 +44,7 @@
 #include <vector>
 
 #include "lgh/autograd/node.hpp"
+#include "lgh/core/dispatch.hpp"
 #include "lgh/core/parallel.hpp"
 #include "lgh/core/tensor.hpp"
 #include "lgh/optim/adam_math.hpp"
@@ -70,14 +74,67 @@ struct AdamState {
   std::vector<std::pair<std::string, double>> learning_rates;
 };
 
+// A contiguous run of elements updated with one set of step constants
+// (pointers into memory of the optimiser's device).
+template <typename T>
+struct AdamRun {
+  T* param;
+  const T* grad;
+  T* exp_avg;
+  T* exp_avg_sq;
+  T* max_exp_avg_sq;  // null unless AMSGrad
+  int64_t n;
+  int scalars;        // index into the step's AdamScalars
+};
+
+// ---- CPU kernel ---------------------------------------------------------------------
+namespace cpu {
+
+// The Adam update of every run (adam_math.hpp), the concatenation of all runs
+// split evenly across threads.
+template <typename T>
+void adam_update_runs(const std::vector<AdamRun<T>>& runs, const std::vector<AdamScalars<T>>& scalars, Device) {
+  if (runs.empty()) return;
+  constexpr int64_t kGrain = int64_t(1) << 14;  // elements per thread below which a step stays on one thread
+  std::vector<int64_t> start(runs.size() + 1, 0);
+  for (size_t k = 0; k < runs.size(); ++k) start[k + 1] = start[k] + runs[k].n;
+  parallel_for(0, start.back(), kGrain, [&](int64_t lo, int64_t hi) {
+    size_t k = static_cast<size_t>(std::upper_bound(start.begin(), start.end(), lo) - start.begin()) - 1;
+    while (lo < hi) {
+      const AdamRun<T>& r = runs[k];
+      const int64_t off = lo - start[k];
+      const int64_t n = std::min(hi, start[k + 1]) - lo;
+      adam_update_range(r.param + off, r.grad + off, r.exp_avg + off, r.exp_avg_sq + off,
+                        r.max_exp_avg_sq ? r.max_exp_avg_sq + off : nullptr, n,
+                        scalars[static_cast<size_t>(r.scalars)]);
+      lo += n;
+      ++k;
+    }
+  });
+}
+
+}  // namespace cpu
+
+// ---- entry ------------------------------------------------------------------------
+namespace entries {
+
+// One step over all runs of one device (a fused multi-tensor update on a GPU).
+struct AdamUpdate {
+  static constexpr const char* name = "adam_update";
+  template <typename T>
+  using Fn = void (*)(const std::vector<AdamRun<T>>& runs, const std::vector<AdamScalars<T>>& scalars,
+                      Device device);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::adam_update_runs<T>;
+};
+
+}  // namespace entries
+
 template <typename T>
 class Adam {
   static_assert(std::is_floating_point<T>::value, "Adam: parameters must be float or double");
 
  public:
-  // Elements per thread below which a step stays on one thread.
-  static constexpr int64_t kGrain = int64_t(1) << 14;
-
   // Validates the groups and allocates the (zero) state of every parameter.
   explicit Adam(std::vector<ParamGroup<T>> groups) : groups_(std::move(groups)) {
     LGH_CHECK(!groups_.empty(), "Adam: no parameter groups given");
@@ -133,15 +190,18 @@ class Adam {
   // One Adam step on every parameter that has a gradient.
   void step() {
     autograd::NoGradGuard no_grad;
-    std::vector<Run> runs;
+    std::vector<AdamRun<T>> runs;
     std::vector<AdamScalars<T>> scalars;
     std::vector<Tensor<T>> keep_alive;                         // contiguous copies of strided inputs
     std::vector<std::pair<Tensor<T>, Tensor<T>>> write_back;  // (strided param, its updated copy)
 
     // Check every gradient before changing anything, so that a bad gradient
     // leaves the optimiser and the parameters as they were.
+    Device device;
+    bool have_device = false;
     for (size_t g = 0; g < groups_.size(); ++g)
-      for (size_t i = 0; i < groups_[g].params.size(); ++i) check_grad(g, i);
+      for (size_t i = 0; i < groups_[g].params.size(); ++i) check_grad(g, i, device, have_device);
+    if (have_device) (void)dispatch::entry<entries::AdamUpdate, T>(device);  // throws before anything changes
 
     for (size_t g = 0; g < groups_.size(); ++g) {
       const ParamGroup<T>& grp = groups_[g];
@@ -172,13 +232,23 @@ class Adam {
           gc = grad.contiguous();
           keep_alive.push_back(gc);
         }
-        add_run(runs, Run{pc.data(), gc.data(), st.exp_avg.data(), st.exp_avg_sq.data(),
-                          st.max_exp_avg_sq.defined() ? st.max_exp_avg_sq.data() : nullptr, p.numel(), sc});
+        add_run(runs, AdamRun<T>{pc.data(), gc.data(), st.exp_avg.data(), st.exp_avg_sq.data(),
+                                 st.max_exp_avg_sq.defined() ? st.max_exp_avg_sq.data() : nullptr, p.numel(), sc});
       }
     }
     last_step_runs_ = runs.size();
-    run_all(runs, scalars);
+    if (!runs.empty()) dispatch::call<entries::AdamUpdate, T>(device, runs, scalars, device);
     for (auto& wb : write_back) wb.first.copy_(wb.second);
+  }
+
+  // Moves the state (moments) to `device`, in place; the parameters move
+  // with their module (nn::Module::to). Create the optimiser after moving
+  // the model, or move both.
+  void to(Device device) {
+    for (auto& group : state_)
+      for (ParamState& st : group)
+        for (Tensor<T>* t : {&st.exp_avg, &st.exp_avg_sq, &st.max_exp_avg_sq})
+          if (t->defined()) t->storage()->move_to(device);
   }
 
   // Number of contiguous runs the last step() was split into: 1 per group
@@ -318,17 +388,6 @@ class Adam {
     int64_t step = 0;
   };
 
-  // A contiguous run of elements updated with one set of step constants.
-  struct Run {
-    T* param;
-    const T* grad;
-    T* exp_avg;
-    T* exp_avg_sq;
-    T* max_exp_avg_sq;  // null unless AMSGrad
-    int64_t n;
-    int scalars;
-  };
-
   // The name used in messages and checkpoint entries.
   std::string key(size_t g) const { return groups_[g].name.empty() ? std::to_string(g) : groups_[g].name; }
   std::string entry_name(size_t g, size_t i, const char* kind) const {
@@ -442,22 +501,33 @@ class Adam {
     if (grp.amsgrad) make(&ParamState::max_exp_avg_sq);
   }
 
-  void check_grad(size_t g, size_t i) const {
+  // `device` becomes the device of the first parameter with a gradient.
+  void check_grad(size_t g, size_t i, Device& device, bool& have_device) const {
     const Tensor<T>& p = groups_[g].params[i];
     const Tensor<T> grad = p.grad();
     if (!grad.defined()) return;
     LGH_CHECK(grad.shape() == p.shape(), "Adam::step: gradient of parameter " << i << " of group '" << key(g)
                                                                              << "' has shape " << grad.shape().str()
                                                                              << ", expected " << p.shape().str());
-    LGH_CHECK(p.device().is_cpu() && grad.device().is_cpu(),
+    const ParamState& st = state_[g][i];
+    LGH_CHECK(grad.device() == p.device() && st.exp_avg.device() == p.device(),
               "Adam::step: parameter " << i << " of group '" << key(g) << "' is on " << p.device().str()
-                                       << " with its gradient on " << grad.device().str()
-                                       << "; this build updates CPU parameters only");
+                                       << " with its gradient on " << grad.device().str() << " and its state on "
+                                       << st.exp_avg.device().str()
+                                       << " (create the optimiser after moving the model, or call Adam::to)");
+    if (!have_device) {
+      device = p.device();
+      have_device = true;
+    }
+    LGH_CHECK(p.device() == device, "Adam::step: parameter " << i << " of group '" << key(g) << "' is on "
+                                                             << p.device().str() << " but others are on "
+                                                             << device.str()
+                                                             << " (one optimiser updates one device's parameters)");
   }
 
-  static void add_run(std::vector<Run>& runs, const Run& r) {
+  static void add_run(std::vector<AdamRun<T>>& runs, const AdamRun<T>& r) {
     if (!runs.empty()) {
-      Run& last = runs.back();
+      AdamRun<T>& last = runs.back();
       const int64_t n = last.n;
       const bool adjacent = last.scalars == r.scalars && last.param + n == r.param && last.grad + n == r.grad &&
                             last.exp_avg + n == r.exp_avg && last.exp_avg_sq + n == r.exp_avg_sq &&
@@ -469,26 +539,6 @@ class Adam {
       }
     }
     runs.push_back(r);
-  }
-
-  // Splits the concatenation of all runs evenly across threads.
-  static void run_all(const std::vector<Run>& runs, const std::vector<AdamScalars<T>>& scalars) {
-    if (runs.empty()) return;
-    std::vector<int64_t> start(runs.size() + 1, 0);
-    for (size_t k = 0; k < runs.size(); ++k) start[k + 1] = start[k] + runs[k].n;
-    parallel_for(0, start.back(), kGrain, [&](int64_t lo, int64_t hi) {
-      size_t k = static_cast<size_t>(std::upper_bound(start.begin(), start.end(), lo) - start.begin()) - 1;
-      while (lo < hi) {
-        const Run& r = runs[k];
-        const int64_t off = lo - start[k];
-        const int64_t n = std::min(hi, start[k + 1]) - lo;
-        adam_update_range(r.param + off, r.grad + off, r.exp_avg + off, r.exp_avg_sq + off,
-                          r.max_exp_avg_sq ? r.max_exp_avg_sq + off : nullptr, n,
-                          scalars[static_cast<size_t>(r.scalars)]);
-        lo += n;
-        ++k;
-      }
-    });
   }
 
   std::vector<ParamGroup<T>> groups_;
