@@ -26,6 +26,10 @@ class CudaRawAllocator final : public RawAllocator {
     return p;
   }
   void raw_free(void* p, int device) override {
+    int current = 0;
+    const cudaError_t state = cudaGetDevice(&current);
+    if (state == cudaErrorCudartUnloading) return;  // a tensor freed at program exit, after the runtime
+    check(state, "cudaGetDevice", __FILE__, __LINE__);
     ScopedDevice on(device);
     LGH_CUDA_CHECK(cudaFree(p));  // synchronises the device: no queued work still uses p
   }

@@ -238,7 +238,11 @@ class DeviceGuard {
     previous_ = backend_->exchange_device(index_);
   }
   ~DeviceGuard() {
-    if (backend_ && previous_ != index_) backend_->exchange_device(previous_);
+    if (!backend_ || previous_ == index_) return;
+    try {
+      backend_->exchange_device(previous_);
+    } catch (...) {  // never throw from a destructor; the next device call reports the fault
+    }
   }
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
