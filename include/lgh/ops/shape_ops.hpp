@@ -68,8 +68,8 @@ void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int
 // ---- CPU kernels ------------------------------------------------------------------
 namespace cpu {
 
-// y = the concatenation of xs along `dim`. xs: contiguous, shapes as checked
-// by concat; y: contiguous.
+// y = the concatenation of xs along `dim`. xs: any strides, shapes as
+// checked by concat; y: contiguous.
 template <typename T>
 void concat_forward(const std::vector<Tensor<T>>& xs, int dim, const Tensor<T>& y) {
   const Shape& out_shape = y.shape();
@@ -79,8 +79,9 @@ void concat_forward(const std::vector<Tensor<T>>& xs, int dim, const Tensor<T>& 
   const int64_t total = out_shape[dim] * inner;
   int64_t offset = 0;
   for (const Tensor<T>& x : xs) {
+    const Tensor<T> xc = x.contiguous();
     const int64_t len = x.size(dim) * inner;
-    detail::copy_rows(x.data(), len, y.data() + offset, total, outer, len);
+    detail::copy_rows(xc.data(), len, y.data() + offset, total, outer, len);
     offset += len;
   }
 }
@@ -257,17 +258,7 @@ Tensor<T> concat(const std::vector<Tensor<T>>& xs, int dim) {
   }
   const Device device = detail::common_device(op, "xs", xs, xs[0].device());
   Tensor<T> y = Tensor<T>::empty(out_shape, device);
-  if (y.numel() > 0) {
-    bool contiguous = true;
-    for (const Tensor<T>& x : xs) contiguous = contiguous && x.is_contiguous();
-    if (contiguous) {
-      dispatch::call<entries::ConcatForward, T>(device, xs, d, y);
-    } else {
-      std::vector<Tensor<T>> xc;
-      for (const Tensor<T>& x : xs) xc.push_back(x.contiguous());
-      dispatch::call<entries::ConcatForward, T>(device, xc, d, y);
-    }
-  }
+  if (y.numel() > 0) dispatch::call<entries::ConcatForward, T>(device, xs, d, y);
 
   bool record = false;
   if (autograd::grad_enabled())
