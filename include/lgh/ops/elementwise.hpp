@@ -29,7 +29,7 @@ namespace cpu {
 // out = a (op) b. out: contiguous, the broadcast shape; a and b broadcast to
 // it (NumPy rules; detail::broadcast_strides), any strides.
 template <typename T>
-void binary_forward(BinaryOp op, const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& out) {
+void binary_forward(const Tensor<T>& a, const Tensor<T>& b, BinaryOp op, const Tensor<T>& out) {
   const Shape& out_shape = out.shape();
   T* o = out.data();
   if (a.shape() == b.shape() && a.is_contiguous() && b.is_contiguous()) {
@@ -124,7 +124,7 @@ namespace entries {
 struct BinaryForward {
   static constexpr const char* name = "binary_forward";
   template <typename T>
-  using Fn = void (*)(BinaryOp op, const Tensor<T>& a, const Tensor<T>& b, const Tensor<T>& out);
+  using Fn = void (*)(const Tensor<T>& a, const Tensor<T>& b, BinaryOp op, const Tensor<T>& out);
   template <typename T>
   static constexpr Fn<T> cpu_entry = &cpu::binary_forward<T>;
 };
@@ -168,7 +168,7 @@ namespace detail {
 template <typename T>
 Tensor<T> binary_forward(BinaryOp op, const Tensor<T>& a, const Tensor<T>& b, const Shape& out_shape) {
   Tensor<T> out = Tensor<T>::empty(out_shape, a.device());
-  if (out.numel() > 0) dispatch::call<entries::BinaryForward, T>(a.device(), op, a, b, out);
+  if (out.numel() > 0) dispatch::call<entries::BinaryForward, T>(a.device(), a, b, op, out);
   return out;
 }
 
