@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend.cuh"
+#include "tensor_ops.cuh"
 #include "lgh/core/dispatch.hpp"
 #include "lgh/core/tensor.hpp"
 #include "lgh/nn/module.hpp"
@@ -50,6 +51,45 @@ TEST_CASE("linking lgh::cuda registers the data-level entries and the ported ops
   CHECK(dispatch::supports<ops::entries::ReluForward, float>(kGpu));
   CHECK(dispatch::supports<ops::entries::ReluBackward, double>(kGpu));
   CHECK(dispatch::supports<ops::entries::Affine, float>(kGpu));
+}
+
+TEST_CASE("strided layouts are coalesced on the host", "[cuda-host]") {
+  // contiguous: one dimension, stride 1
+  const Shape s{2, 3, 4};
+  const Shape c = s.contiguous_strides();
+  const Shape* const one[1] = {&c};
+  auto L = cuda::make_layout<1>(s, one);
+  CHECK(L.ndim == 1);
+  CHECK(L.shape[0] == 24);
+  CHECK(L.strides[0][0] == 1);
+  // a transposed source against a contiguous destination: nothing merges
+  const Shape t{4, 3};
+  const Shape tc = t.contiguous_strides(), tt{1, 4};
+  const Shape* const two[2] = {&tc, &tt};
+  auto T2 = cuda::make_layout<2>(t, two);
+  CHECK(T2.ndim == 2);
+  CHECK(T2.strides[1][0] == 1);
+  CHECK(T2.strides[1][1] == 4);
+  // extent-1 dimensions vanish; a broadcast (stride 0) operand merges with itself
+  const Shape b{5, 1, 6};
+  const Shape bc = b.contiguous_strides(), bz{0, 0, 0};
+  const Shape* const with_zero[2] = {&bc, &bz};
+  auto B = cuda::make_layout<2>(b, with_zero);
+  CHECK(B.ndim == 1);
+  CHECK(B.shape[0] == 30);
+  CHECK(B.strides[1][0] == 0);
+  // a narrowed view: rows of 2 out of 4 stay two dimensions
+  const Shape n{3, 2};
+  const Shape ns{4, 1}, nc = n.contiguous_strides();
+  const Shape* const narrowed[2] = {&nc, &ns};
+  auto N = cuda::make_layout<2>(n, narrowed);
+  CHECK(N.ndim == 2);
+  CHECK(N.shape[0] == 3);
+  CHECK(N.shape[1] == 2);
+  // 0-d
+  const Shape scalar{};
+  const Shape* const none[1] = {&scalar};
+  CHECK(cuda::make_layout<1>(scalar, none).ndim == 0);
 }
 
 TEST_CASE("data-level methods on the GPU match the CPU", "[cuda][tensor]") {
