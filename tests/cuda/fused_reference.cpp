@@ -1,5 +1,6 @@
-// CPU twins of the fused CUDA kernels (see fused_reference.hpp): the lgh::ops
-// CPU functions and lgh::optim::Adam on std::vector data.
+// CPU twins of the fused CUDA kernels (see fused_reference.hpp): the CPU
+// entries of the lgh::ops kernels (lgh::ops::cpu) and lgh::optim::Adam on
+// std::vector data.
 #include "fused_reference.hpp"
 
 #include "lgh/ops/backproject.hpp"
@@ -44,7 +45,7 @@ void gumbel_softmax_forward_cpu(const std::vector<T>& theta, int64_t J, int64_t 
                                 const lgh::math::GumbelNoiseSource<T>& noise, std::vector<T>& y_soft,
                                 std::vector<T>* y_hard) {
   Tensor<T> ys = prefilled<T>({J, K}), yh = prefilled<T>({J, K});
-  lgh::ops::gumbel_softmax_forward(tensor<T>({J, K}, theta), inv_tau, noise, ys, y_hard ? &yh : nullptr);
+  lgh::ops::cpu::gumbel_softmax_forward(tensor<T>({J, K}, theta), inv_tau, noise, ys, y_hard ? yh : Tensor<T>());
   y_soft = ys.to_vector();
   if (y_hard) *y_hard = yh.to_vector();
 }
@@ -58,7 +59,7 @@ template <typename T>
 std::vector<T> gumbel_softmax_backward_cpu(const std::vector<T>& y_soft, const std::vector<T>& dy, int64_t J,
                                            int64_t K, T inv_tau) {
   Tensor<T> d = prefilled<T>({J, K});
-  lgh::ops::gumbel_softmax_backward(tensor<T>({J, K}, y_soft), tensor<T>({J, K}, dy), inv_tau, d);
+  lgh::ops::cpu::gumbel_softmax_backward(tensor<T>({J, K}, y_soft), tensor<T>({J, K}, dy), inv_tau, d);
   return d.to_vector();
 }
 
@@ -66,8 +67,7 @@ template <typename T>
 std::vector<T> group_select_forward_cpu(const std::vector<T>& s, const std::vector<T>& x, int64_t B, int64_t K,
                                         int64_t J, int64_t C, const std::vector<T>& scale) {
   Tensor<T> y = prefilled<T>({B, J, C});
-  lgh::ops::group_select_forward(tensor<T>({J, K}, s), tensor<T>({B, K, J, C}, x), scale.empty() ? nullptr : scale.data(),
-                                 y);
+  lgh::ops::cpu::group_select_forward(tensor<T>({J, K}, s), tensor<T>({B, K, J, C}, x), scale, y);
   return y.to_vector();
 }
 
@@ -76,8 +76,8 @@ void group_select_backward_cpu(const std::vector<T>& s, const std::vector<T>& x,
                                int64_t K, int64_t J, int64_t C, const std::vector<T>& scale, std::vector<T>& ds,
                                std::vector<T>& dx) {
   Tensor<T> ds_t = prefilled<T>({J, K}), dx_t = prefilled<T>({B, K, J, C});
-  lgh::ops::group_select_backward(tensor<T>({J, K}, s), tensor<T>({B, K, J, C}, x),
-                                  scale.empty() ? nullptr : scale.data(), tensor<T>({B, J, C}, dy), &ds_t, &dx_t);
+  lgh::ops::cpu::group_select_backward(tensor<T>({J, K}, s), tensor<T>({B, K, J, C}, x), scale,
+                                       tensor<T>({B, J, C}, dy), ds_t, dx_t);
   ds = ds_t.to_vector();
   dx = dx_t.to_vector();
 }
@@ -96,8 +96,8 @@ std::vector<std::vector<T>> group_fusion_forward_cpu(const std::vector<std::vect
     sc = tensors<T>({P}, *scale);
     sh = tensors<T>({P}, *shift);
   }
-  lgh::ops::group_fusion_forward(tensors<T>({B, P, H, W}, features), tensors<T>({P, K * P, 1, 1}, weights),
-                                 tensors<T>({P}, biases), out, scale ? &sc : nullptr, scale ? &sh : nullptr, relu);
+  lgh::ops::cpu::group_fusion_forward(tensors<T>({B, P, H, W}, features), tensors<T>({P, K * P, 1, 1}, weights),
+                                      tensors<T>({P}, biases), sc, sh, relu, out);
   return vectors(out);
 }
 
@@ -113,8 +113,8 @@ void group_fusion_backward_cpu(const std::vector<std::vector<T>>& features, cons
     dw.push_back(prefilled<T>({P, K * P, 1, 1}));
     db.push_back(prefilled<T>({P}));
   }
-  lgh::ops::group_fusion_backward(tensors<T>({B, P, H, W}, features), tensors<T>({P, K * P, 1, 1}, weights),
-                                  tensors<T>({B, P, H, W}, grad_outputs), df, dw, db);
+  lgh::ops::cpu::group_fusion_backward(tensors<T>({B, P, H, W}, features), tensors<T>({P, K * P, 1, 1}, weights),
+                                       tensors<T>({B, P, H, W}, grad_outputs), df, dw, db);
   grad_features = vectors(df);
   grad_weights = vectors(dw);
   grad_biases = vectors(db);
@@ -125,8 +125,8 @@ void soft_argmax_depth_forward_cpu(const std::vector<T>& h, const std::vector<T>
                                    int64_t B, int64_t J, int64_t H, int64_t W, std::vector<T>& uvd,
                                    std::vector<T>& stats) {
   Tensor<T> out = prefilled<T>({B, J, 3}), st = prefilled<T>({B, J, 2});
-  lgh::ops::soft_argmax_depth_forward(tensor<T>({B, J, H, W}, h), tensor<T>({B, J, H, W}, dm), tensor<T>({J}, beta),
-                                      out, &st);
+  lgh::ops::cpu::soft_argmax_depth_forward(tensor<T>({B, J, H, W}, h), tensor<T>({B, J, H, W}, dm),
+                                           tensor<T>({J}, beta), out, st);
   uvd = out.to_vector();
   stats = st.to_vector();
 }
@@ -135,8 +135,8 @@ template <typename T>
 std::vector<T> backproject_forward_cpu(const std::vector<T>& uvd, const std::vector<T>& intrinsics,
                                        const std::vector<T>& z_root, const std::vector<T>& s0, int64_t B, int64_t J) {
   Tensor<T> xyz = prefilled<T>({B, J, 3});
-  lgh::ops::backproject_forward(tensor<T>({B, J, 3}, uvd), tensor<T>({B, 4}, intrinsics), tensor<T>({B}, z_root),
-                                tensor<T>({B}, s0), xyz);
+  lgh::ops::cpu::backproject_forward(tensor<T>({B, J, 3}, uvd), tensor<T>({B, 4}, intrinsics), tensor<T>({B}, z_root),
+                                     tensor<T>({B}, s0), xyz);
   return xyz.to_vector();
 }
 
@@ -145,8 +145,8 @@ std::vector<T> backproject_backward_cpu(const std::vector<T>& uvd, const std::ve
                                         const std::vector<T>& z_root, const std::vector<T>& s0,
                                         const std::vector<T>& dxyz, int64_t B, int64_t J) {
   Tensor<T> duvd = prefilled<T>({B, J, 3});
-  lgh::ops::backproject_backward(tensor<T>({B, J, 3}, uvd), tensor<T>({B, 4}, intrinsics), tensor<T>({B}, z_root),
-                                 tensor<T>({B}, s0), tensor<T>({B, J, 3}, dxyz), duvd);
+  lgh::ops::cpu::backproject_backward(tensor<T>({B, J, 3}, uvd), tensor<T>({B, 4}, intrinsics), tensor<T>({B}, z_root),
+                                      tensor<T>({B}, s0), tensor<T>({B, J, 3}, dxyz), duvd);
   return duvd.to_vector();
 }
 
@@ -156,9 +156,9 @@ void soft_argmax_depth_backward_cpu(const std::vector<T>& h, const std::vector<T
                                     const std::vector<T>& stats, const std::vector<T>& duvd, std::vector<T>& dh,
                                     std::vector<T>& ddm, std::vector<T>& dbeta) {
   Tensor<T> dh_t = prefilled<T>({B, J, H, W}), ddm_t = prefilled<T>({B, J, H, W}), db_t = prefilled<T>({J});
-  lgh::ops::soft_argmax_depth_backward(tensor<T>({B, J, H, W}, h), tensor<T>({B, J, H, W}, dm), tensor<T>({J}, beta),
-                                       tensor<T>({B, J, 3}, uvd), tensor<T>({B, J, 2}, stats),
-                                       tensor<T>({B, J, 3}, duvd), &dh_t, &ddm_t, &db_t);
+  lgh::ops::cpu::soft_argmax_depth_backward(tensor<T>({B, J, H, W}, h), tensor<T>({B, J, H, W}, dm),
+                                            tensor<T>({J}, beta), tensor<T>({B, J, 3}, uvd),
+                                            tensor<T>({B, J, 2}, stats), tensor<T>({B, J, 3}, duvd), dh_t, ddm_t, db_t);
   dh = dh_t.to_vector();
   ddm = ddm_t.to_vector();
   dbeta = db_t.to_vector();
