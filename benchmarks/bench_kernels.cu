@@ -68,9 +68,8 @@ uint64_t g_stream = 1;
 DeviceArray<float> random_array(size_t n, float lo, float hi) {
   DeviceArray<float> a(n);
   if (n) {
-    fill_uniform<<<static_cast<unsigned>((n + 255) / 256), 256>>>(a.get(), static_cast<int64_t>(n),
-                                                                   Philox(2021, g_stream++), lo, hi);
-    LGH_CUDA_CHECK_LAUNCH("fill_uniform");
+    cuda::launch_kernel("fill_uniform", fill_uniform, static_cast<unsigned>((n + 255) / 256), 256, 0, nullptr, a.get(),
+                        static_cast<int64_t>(n), Philox(2021, g_stream++), lo, hi);
   }
   return a;
 }

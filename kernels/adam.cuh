@@ -80,8 +80,8 @@ inline void adam_step(const launch::AdamRun<T>* runs, size_t num_runs, cudaStrea
     if (chunks == 0) continue;
     LGH_CHECK(chunks <= launch::kMaxGridX, op << ": " << chunks << " chunks of " << launch::kAdamChunk
                                               << " elements exceed one launch");
-    kernels::adam_step<T><<<static_cast<unsigned>(chunks), launch::kAdamThreads, 0, stream>>>(table);
-    LGH_CUDA_CHECK_LAUNCH("adam_step");
+    launch_kernel("adam_step", kernels::adam_step<T>, static_cast<unsigned>(chunks), launch::kAdamThreads, 0, stream,
+                  table);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "lgh/core/device.hpp"
 #include "lgh/core/error.hpp"
@@ -84,6 +85,39 @@ class ScopedDevice {
 
 }  // namespace cuda
 }  // namespace lgh
+
+namespace lgh {
+namespace cuda {
+
+// Every kernel of lgh is started here: launch_kernel("name", kernel, grid, block,
+// shared_bytes, stream, args...) runs kernel<<<grid, block, shared_bytes,
+// stream>>>(args...), checks the launch under `name` and, with
+// LGH_CUDA_DEBUG_SYNC, the kernel's execution too. Being the one place that
+// starts kernels, it is also what the host emulation of tests/cuda/emulation
+// replaces, so that the kernels' indexing and barriers run in a CPU-only CI.
+template <typename... Params, typename... Args>
+inline void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                          cudaStream_t stream, Args&&... args) {
+#if defined(LGH_CUDA_HOST_EMULATION)
+  emulation::run_grid(grid, block, shared_bytes, [&] { kernel(args...); });
+#else
+  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+#endif
+  check(cudaGetLastError(), (std::string("launch of ") + name).c_str(), __FILE__, __LINE__);
+  if (debug_sync())
+    check(cudaStreamSynchronize(stream), (std::string("execution of ") + name).c_str(), __FILE__, __LINE__);
+}
+
+}  // namespace cuda
+}  // namespace lgh
+
+// A kernel's dynamic shared memory (the launch's shared_bytes), 16-byte
+// aligned: LGH_DYNAMIC_SHARED(bytes); then `bytes` is an unsigned char array.
+#if defined(LGH_CUDA_HOST_EMULATION)
+#define LGH_DYNAMIC_SHARED(name) unsigned char* name = ::lgh::cuda::emulation::dynamic_shared()
+#else
+#define LGH_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
+#endif
 
 // After a kernel launch: report launch errors, and with LGH_CUDA_DEBUG_SYNC
 // also the errors of its execution.

@@ -54,22 +54,22 @@ inline unsigned elementwise_blocks(int64_t n) {
 template <typename T>
 inline void relu_forward(const T* x, T* y, int64_t n, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && x && y, "cuda::relu_forward: invalid operands of " << n << " elements");
-  kernels::relu_forward<<<detail::elementwise_blocks(n), detail::kElementwiseThreads, 0, stream>>>(x, y, n);
-  LGH_CUDA_CHECK_LAUNCH("relu_forward");
+  launch_kernel("relu_forward", kernels::relu_forward<T>, detail::elementwise_blocks(n), detail::kElementwiseThreads, 0,
+                stream, x, y, n);
 }
 
 template <typename T>
 inline void relu_backward(const T* y, const T* gy, T* gx, int64_t n, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && y && gy && gx, "cuda::relu_backward: invalid operands of " << n << " elements");
-  kernels::relu_backward<<<detail::elementwise_blocks(n), detail::kElementwiseThreads, 0, stream>>>(y, gy, gx, n);
-  LGH_CUDA_CHECK_LAUNCH("relu_backward");
+  launch_kernel("relu_backward", kernels::relu_backward<T>, detail::elementwise_blocks(n), detail::kElementwiseThreads,
+                0, stream, y, gy, gx, n);
 }
 
 template <typename T>
 inline void affine(const T* x, T alpha, T beta, T* y, int64_t n, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && x && y, "cuda::affine: invalid operands of " << n << " elements");
-  kernels::affine<<<detail::elementwise_blocks(n), detail::kElementwiseThreads, 0, stream>>>(x, alpha, beta, y, n);
-  LGH_CUDA_CHECK_LAUNCH("affine");
+  launch_kernel("affine", kernels::affine<T>, detail::elementwise_blocks(n), detail::kElementwiseThreads, 0, stream, x,
+                alpha, beta, y, n);
 }
 
 // ---- entries (the signatures of ops::entries in lgh/ops/elementwise.hpp) -----------

@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(launch::kFusionThreads) group_fusion_gemm(deta
   static_assert((BM * BK) % NT == 0 && (BK * BN / TN) % NT == 0 && (BK * BN) % NT == 0, "tile loads must split evenly");
   __shared__ PackM As_raw[BK * (BM + PAD) / TM];
   __shared__ PackN Bs_raw[BK * BN / TN];
-  extern __shared__ __align__(16) unsigned char fusion_table_raw[];
+  LGH_DYNAMIC_SHARED(fusion_table_raw);
   T(*As)[BM + PAD] = reinterpret_cast<T(*)[BM + PAD]>(As_raw);
   T(*Bs)[BN] = reinterpret_cast<T(*)[BN]>(Bs_raw);
   const T** in_row = reinterpret_cast<const T**>(fusion_table_raw);  // row c of the B operand, image 0
@@ -223,7 +223,7 @@ __global__ void __launch_bounds__(launch::kFusionWgradThreads) group_fusion_wgra
   static_assert(TW % 2 == 0 && BK % V == 0, "accumulator rows are read in pairs, vectors never straddle a stage");
   __shared__ PackV As_raw[BK * (BW + PAD) / V];
   __shared__ PackV Bs_raw[BK * (BW + PAD) / V];
-  extern __shared__ __align__(16) unsigned char fusion_table_raw[];
+  LGH_DYNAMIC_SHARED(fusion_table_raw);
   T(*As)[BW + PAD] = reinterpret_cast<T(*)[BW + PAD]>(As_raw);  // dG rows, pixel-major
   T(*Bs)[BW + PAD] = reinterpret_cast<T(*)[BW + PAD]>(Bs_raw);  // F rows, pixel-major
   const T** g_row = reinterpret_cast<const T**>(fusion_table_raw);
@@ -439,10 +439,11 @@ inline void group_fusion_forward(const T* const* features, const T* const* weigh
   const dim3 grid(static_cast<unsigned>(g.x), static_cast<unsigned>(g.y), static_cast<unsigned>(g.z));
   const size_t smem = launch::fusion_row_table_bytes(K * P);
   if (aligned)
-    kernels::group_fusion_gemm<T, false, true><<<grid, launch::kFusionThreads, smem, stream>>>(a);
+    launch_kernel("group_fusion_forward", kernels::group_fusion_gemm<T, false, true>, grid, launch::kFusionThreads,
+                  smem, stream, a);
   else
-    kernels::group_fusion_gemm<T, false, false><<<grid, launch::kFusionThreads, smem, stream>>>(a);
-  LGH_CUDA_CHECK_LAUNCH("group_fusion_forward");
+    launch_kernel("group_fusion_forward", kernels::group_fusion_gemm<T, false, false>, grid, launch::kFusionThreads,
+                  smem, stream, a);
 }
 
 // Bytes of device workspace group_fusion_backward needs for the weight and
@@ -490,10 +491,11 @@ inline void group_fusion_backward(const T* const* features, const T* const* weig
     const dim3 grid(static_cast<unsigned>(g.x), static_cast<unsigned>(g.y), static_cast<unsigned>(g.z));
     const size_t smem = launch::fusion_row_table_bytes(M);
     if (al)
-      kernels::group_fusion_gemm<T, true, true><<<grid, launch::kFusionThreads, smem, stream>>>(a);
+      launch_kernel("group_fusion_backward (input gradient)", kernels::group_fusion_gemm<T, true, true>, grid,
+                    launch::kFusionThreads, smem, stream, a);
     else
-      kernels::group_fusion_gemm<T, true, false><<<grid, launch::kFusionThreads, smem, stream>>>(a);
-    LGH_CUDA_CHECK_LAUNCH("group_fusion_backward (input gradient)");
+      launch_kernel("group_fusion_backward (input gradient)", kernels::group_fusion_gemm<T, true, false>, grid,
+                    launch::kFusionThreads, smem, stream, a);
   }
 
   if (grad_weights || grad_biases) {
@@ -525,10 +527,11 @@ inline void group_fusion_backward(const T* const* features, const T* const* weig
                     static_cast<unsigned>(plan.splits));
     const size_t smem = launch::fusion_row_table_bytes(M);
     if (al)
-      kernels::group_fusion_wgrad_partial<T, true><<<grid, launch::kFusionWgradThreads, smem, stream>>>(w);
+      launch_kernel("group_fusion_backward (weight gradient, partial sums)",
+                    kernels::group_fusion_wgrad_partial<T, true>, grid, launch::kFusionWgradThreads, smem, stream, w);
     else
-      kernels::group_fusion_wgrad_partial<T, false><<<grid, launch::kFusionWgradThreads, smem, stream>>>(w);
-    LGH_CUDA_CHECK_LAUNCH("group_fusion_backward (weight gradient, partial sums)");
+      launch_kernel("group_fusion_backward (weight gradient, partial sums)",
+                    kernels::group_fusion_wgrad_partial<T, false>, grid, launch::kFusionWgradThreads, smem, stream, w);
 
     detail::FusionGradTargets<T> dst;
     for (int64_t k = 0; k < K; ++k) {
@@ -536,9 +539,9 @@ inline void group_fusion_backward(const T* const* features, const T* const* weig
       dst.bias[k] = grad_biases ? grad_biases[k] : nullptr;
     }
     const launch::Launch1D l = launch::one_thread_per_item(M * M + M, 256);
-    kernels::group_fusion_wgrad_finalize<T><<<static_cast<unsigned>(l.blocks), l.threads, 0, stream>>>(
-        static_cast<const T*>(workspace), plan.splits, static_cast<int>(P), static_cast<int>(M), dst);
-    LGH_CUDA_CHECK_LAUNCH("group_fusion_backward (weight gradient, sum of splits)");
+    launch_kernel("group_fusion_backward (weight gradient, sum of splits)", kernels::group_fusion_wgrad_finalize<T>,
+                  static_cast<unsigned>(l.blocks), l.threads, 0, stream, static_cast<const T*>(workspace), plan.splits,
+                  static_cast<int>(P), static_cast<int>(M), dst);
   }
 }
 

@@ -122,9 +122,8 @@ inline void group_select_forward(const T* s, const T* x, int64_t B, int64_t K, i
   LGH_CHECK(s && x && y, op << ": null s, x or y (x [" << B << ", " << K << ", " << J << ", " << C << "])");
   const launch::Launch1D l = launch::group_select_forward_launch(B, J);
   LGH_CHECK(l.blocks <= launch::kMaxGridX, op << ": batch " << B << " x " << J << " joints is too large for one launch");
-  kernels::group_select_forward<T><<<static_cast<unsigned>(l.blocks), l.threads, 0, stream>>>(
-      s, x, B, static_cast<int>(K), static_cast<int>(J), static_cast<int>(C), scale, y);
-  LGH_CUDA_CHECK_LAUNCH("group_select_forward");
+  launch_kernel("group_select_forward", kernels::group_select_forward<T>, static_cast<unsigned>(l.blocks), l.threads, 0,
+                stream, s, x, B, static_cast<int>(K), static_cast<int>(J), static_cast<int>(C), scale, y);
 }
 
 // ds [J,K] and dx [B,K,J,C] (either may be null: not wanted) from dy [B,J,C].
@@ -138,9 +137,9 @@ inline void group_select_backward(const T* s, const T* x, const T* dy, int64_t B
   if (l.blocks() == 0) return;
   LGH_CHECK(l.blocks() <= launch::kMaxGridX,
             op << ": x [" << B << ", " << K << ", " << J << ", " << C << "] is too large for one launch");
-  kernels::group_select_backward<T><<<static_cast<unsigned>(l.blocks()), l.threads, 0, stream>>>(
-      s, x, dy, B, static_cast<int>(K), static_cast<int>(J), static_cast<int>(C), scale, l.dx_blocks, ds, dx);
-  LGH_CUDA_CHECK_LAUNCH("group_select_backward");
+  launch_kernel("group_select_backward", kernels::group_select_backward<T>, static_cast<unsigned>(l.blocks()),
+                l.threads, 0, stream, s, x, dy, B, static_cast<int>(K), static_cast<int>(J), static_cast<int>(C), scale,
+                l.dx_blocks, ds, dx);
 }
 
 }  // namespace cuda

@@ -86,9 +86,8 @@ inline void gumbel_softmax_forward(const T* theta, int64_t J, int64_t K, T inv_t
   LGH_CHECK(noise.kind != math::GumbelNoiseSource<T>::Uniforms || noise.uniforms != nullptr,
             op << ": the noise source names uniforms but their pointer is null ([" << J << ", " << K << "])");
   const launch::Launch1D l = launch::gumbel_softmax_launch(J);
-  kernels::gumbel_softmax_forward<T><<<static_cast<unsigned>(l.blocks), l.threads, 0, stream>>>(
-      theta, J, static_cast<int>(K), inv_tau, noise, y_soft, y_hard);
-  LGH_CUDA_CHECK_LAUNCH("gumbel_softmax_forward");
+  launch_kernel("gumbel_softmax_forward", kernels::gumbel_softmax_forward<T>, static_cast<unsigned>(l.blocks),
+                l.threads, 0, stream, theta, J, static_cast<int>(K), inv_tau, noise, y_soft, y_hard);
 }
 
 // y [J,K] <- one-hot of argmax_k theta_jk (lowest k on ties): Hard mode,
@@ -99,9 +98,8 @@ inline void gumbel_softmax_hard(const T* theta, int64_t J, int64_t K, T* y, cuda
   detail::check_selector_shape(op, J, K);
   LGH_CHECK(theta && y, op << ": null theta or y for a [" << J << ", " << K << "] selector");
   const launch::Launch1D l = launch::gumbel_softmax_launch(J);
-  kernels::gumbel_softmax_hard<T><<<static_cast<unsigned>(l.blocks), l.threads, 0, stream>>>(
-      theta, J, static_cast<int>(K), y);
-  LGH_CUDA_CHECK_LAUNCH("gumbel_softmax_hard");
+  launch_kernel("gumbel_softmax_hard", kernels::gumbel_softmax_hard<T>, static_cast<unsigned>(l.blocks), l.threads, 0,
+                stream, theta, J, static_cast<int>(K), y);
 }
 
 // dtheta [J,K] <- backward of Eq. (8) from the relaxed rows y_soft and dy.
@@ -113,9 +111,8 @@ inline void gumbel_softmax_backward(const T* y_soft, const T* dy, int64_t J, int
   LGH_CHECK(y_soft && dy && dtheta, op << ": null y_soft, dy or dtheta for a [" << J << ", " << K << "] selector");
   detail::check_inv_tau(op, inv_tau, J, K);
   const launch::Launch1D l = launch::gumbel_softmax_launch(J);
-  kernels::gumbel_softmax_backward<T><<<static_cast<unsigned>(l.blocks), l.threads, 0, stream>>>(
-      y_soft, dy, J, static_cast<int>(K), inv_tau, dtheta);
-  LGH_CUDA_CHECK_LAUNCH("gumbel_softmax_backward");
+  launch_kernel("gumbel_softmax_backward", kernels::gumbel_softmax_backward<T>, static_cast<unsigned>(l.blocks),
+                l.threads, 0, stream, y_soft, dy, J, static_cast<int>(K), inv_tau, dtheta);
 }
 
 }  // namespace cuda

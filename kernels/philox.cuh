@@ -22,8 +22,8 @@ inline void philox_uniform(const Philox& gen, uint64_t offset, int64_t n, float*
   LGH_CHECK(n >= 0 && (n == 0 || out != nullptr), "philox_uniform: invalid output of " << n << " elements");
   if (n == 0) return;
   constexpr unsigned kThreads = 256;
-  kernels::philox_uniform<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(gen, offset, n, out);
-  LGH_CUDA_CHECK_LAUNCH("philox_uniform");
+  launch_kernel("philox_uniform", kernels::philox_uniform, blocks_for(n, kThreads), kThreads, 0, stream, gen, offset, n,
+                out);
 }
 
 }  // namespace cuda

@@ -267,8 +267,8 @@ template <typename T, int kThreads, bool kVec>
 struct SoftArgmaxForwardLaunch {
   static void run(int64_t blocks, cudaStream_t stream, const T* h, const T* dm, const T* beta, int J, int W, int HW,
                   T* uvd, T* stats, const Backprojection<T>& bp, T* xyz) {
-    kernels::soft_argmax_depth_forward<T, kThreads, kVec>
-        <<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(h, dm, beta, J, W, HW, uvd, stats, bp, xyz);
+    launch_kernel("soft_argmax_depth_forward", kernels::soft_argmax_depth_forward<T, kThreads, kVec>,
+                  static_cast<unsigned>(blocks), kThreads, 0, stream, h, dm, beta, J, W, HW, uvd, stats, bp, xyz);
   }
 };
 
@@ -277,8 +277,9 @@ struct SoftArgmaxBackwardLaunch {
   static void run(int64_t blocks, cudaStream_t stream, const T* h, const T* dm, const T* beta, int J, int W, int HW,
                   const T* uvd, const T* stats, const T* duvd, const T* dxyz, const Backprojection<T>& bp,
                   T* dh, T* ddm, T* partial) {
-    kernels::soft_argmax_depth_backward<T, kThreads, kVec><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-        h, dm, beta, J, W, HW, uvd, stats, duvd, dxyz, bp, dh, ddm, partial);
+    launch_kernel("soft_argmax_depth_backward", kernels::soft_argmax_depth_backward<T, kThreads, kVec>,
+                  static_cast<unsigned>(blocks), kThreads, 0, stream, h, dm, beta, J, W, HW, uvd, stats, duvd, dxyz, bp,
+                  dh, ddm, partial);
   }
 };
 
@@ -304,7 +305,6 @@ inline void soft_argmax_depth_forward(const T* heatmaps, const T* depthmaps, con
   detail::soft_argmax_dispatch<detail::SoftArgmaxForwardLaunch, T>(launch::soft_argmax_threads(HW), vec, B * J, stream,
                                                                   heatmaps, depthmaps, beta, static_cast<int>(J),
                                                                   static_cast<int>(W), HW, uvd, stats, bp, xyz);
-  LGH_CUDA_CHECK_LAUNCH("soft_argmax_depth_forward");
 }
 
 // Bytes of workspace the backward needs for dbeta (B*J partial sums).
@@ -347,12 +347,10 @@ inline void soft_argmax_depth_backward(const T* heatmaps, const T* depthmaps, co
       launch::soft_argmax_threads(HW), vec, B * J, stream, heatmaps, depthmaps, beta, static_cast<int>(J),
       static_cast<int>(W), HW, uvd,
       stats, duvd, dxyz, bp, dh, ddm, partial);
-  LGH_CUDA_CHECK_LAUNCH("soft_argmax_depth_backward");
   if (dbeta) {
     const launch::Launch1D l = launch::soft_argmax_dbeta_launch(J);
-    kernels::soft_argmax_dbeta_sum<T><<<static_cast<unsigned>(l.blocks), l.threads, 0, stream>>>(
-        partial, B, static_cast<int>(J), dbeta);
-    LGH_CUDA_CHECK_LAUNCH("soft_argmax_depth_backward (dbeta)");
+    launch_kernel("soft_argmax_depth_backward (dbeta)", kernels::soft_argmax_dbeta_sum<T>,
+                  static_cast<unsigned>(l.blocks), l.threads, 0, stream, partial, B, static_cast<int>(J), dbeta);
   }
 }
 

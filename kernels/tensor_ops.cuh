@@ -132,49 +132,43 @@ inline unsigned map_blocks(int64_t n) {
 template <typename T>
 inline void fill(T* dst, T value, int64_t n, const StridedLayout<1>& L, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && dst != nullptr, "cuda::fill: invalid destination of " << n << " elements");
-  kernels::strided_map<<<detail::map_blocks(n), detail::kMapThreads, 0, stream>>>(n, L,
-                                                                                    kernels::FillOp<T>{dst, value});
-  LGH_CUDA_CHECK_LAUNCH("fill");
+  launch_kernel("fill", kernels::strided_map<1, kernels::FillOp<T>>, detail::map_blocks(n), detail::kMapThreads, 0,
+                stream, n, L, kernels::FillOp<T>{dst, value});
 }
 
 template <typename T>
 inline void copy(T* dst, const T* src, int64_t n, const StridedLayout<2>& L, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && dst && src, "cuda::copy: invalid operands of " << n << " elements");
-  kernels::strided_map<<<detail::map_blocks(n), detail::kMapThreads, 0, stream>>>(n, L,
-                                                                                    kernels::CopyOp<T>{dst, src});
-  LGH_CUDA_CHECK_LAUNCH("copy");
+  launch_kernel("copy", kernels::strided_map<2, kernels::CopyOp<T>>, detail::map_blocks(n), detail::kMapThreads, 0,
+                stream, n, L, kernels::CopyOp<T>{dst, src});
 }
 
 template <typename T>
 inline void axpy(T* dst, const T* src, T alpha, int64_t n, const StridedLayout<2>& L, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && dst && src, "cuda::axpy: invalid operands of " << n << " elements");
-  kernels::strided_map<<<detail::map_blocks(n), detail::kMapThreads, 0, stream>>>(
-      n, L, kernels::AxpyOp<T>{dst, src, alpha});
-  LGH_CUDA_CHECK_LAUNCH("axpy");
+  launch_kernel("axpy", kernels::strided_map<2, kernels::AxpyOp<T>>, detail::map_blocks(n), detail::kMapThreads, 0,
+                stream, n, L, kernels::AxpyOp<T>{dst, src, alpha});
 }
 
 template <typename T>
 inline void scale(T* dst, T factor, int64_t n, const StridedLayout<1>& L, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && dst, "cuda::scale: invalid destination of " << n << " elements");
-  kernels::strided_map<<<detail::map_blocks(n), detail::kMapThreads, 0, stream>>>(n, L,
-                                                                                    kernels::ScaleOp<T>{dst, factor});
-  LGH_CUDA_CHECK_LAUNCH("scale");
+  launch_kernel("scale", kernels::strided_map<1, kernels::ScaleOp<T>>, detail::map_blocks(n), detail::kMapThreads, 0,
+                stream, n, L, kernels::ScaleOp<T>{dst, factor});
 }
 
 template <typename T>
 inline void sum(T* out, const T* a, const T* b, int64_t n, const StridedLayout<3>& L, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && out && a && b, "cuda::sum: invalid operands of " << n << " elements");
-  kernels::strided_map<<<detail::map_blocks(n), detail::kMapThreads, 0, stream>>>(n, L,
-                                                                                    kernels::SumOp<T>{out, a, b});
-  LGH_CUDA_CHECK_LAUNCH("sum");
+  launch_kernel("sum", kernels::strided_map<3, kernels::SumOp<T>>, detail::map_blocks(n), detail::kMapThreads, 0,
+                stream, n, L, kernels::SumOp<T>{out, a, b});
 }
 
 template <typename U, typename T>
 inline void cast(U* dst, const T* src, int64_t n, const StridedLayout<2>& L, cudaStream_t stream) {
   LGH_CHECK(n >= 1 && dst && src, "cuda::cast: invalid operands of " << n << " elements");
-  kernels::strided_map<<<detail::map_blocks(n), detail::kMapThreads, 0, stream>>>(n, L,
-                                                                                    kernels::CastOp<U, T>{dst, src});
-  LGH_CUDA_CHECK_LAUNCH("cast");
+  launch_kernel("cast", kernels::strided_map<2, kernels::CastOp<U, T>>, detail::map_blocks(n), detail::kMapThreads, 0,
+                stream, n, L, kernels::CastOp<U, T>{dst, src});
 }
 
 // ---- entries (core/tensor_kernels.hpp) -------------------------------------------

@@ -101,8 +101,7 @@ TEST_CASE("Gumbel-softmax rows agree on host and device", "[cuda][math]") {
   for (int j = 0; j < J; ++j) math::gumbel_softmax_row(theta.data() + j * K, K, 0.5f, noise, uint64_t(j) * K, cpu.data() + j * K);
   float* d_theta = to_device(theta);
   float* d_y = to_device(std::vector<float>(J * K, NAN));
-  gumbel_rows<<<1, 64>>>(d_theta, J, K, 0.5f, philox, d_y);
-  LGH_CUDA_CHECK_LAUNCH("gumbel_rows");
+  cuda::launch_kernel("gumbel_rows", gumbel_rows, 1, 64, 0, nullptr, d_theta, J, K, 0.5f, philox, d_y);
   require_close(to_host(d_y, J * K), cpu, 1e-5f);
   cudaFree(d_theta);
   cudaFree(d_y);
@@ -122,8 +121,7 @@ TEST_CASE("online soft-argmax agrees on host and device", "[cuda][math]") {
   float* d_h = to_device(h);
   float* d_dm = to_device(dm);
   float* d_out = to_device(std::vector<float>(3 * maps, NAN));
-  soft_argmax_maps<<<1, 32>>>(d_h, d_dm, maps, H, W, 1.5f, d_out);
-  LGH_CUDA_CHECK_LAUNCH("soft_argmax_maps");
+  cuda::launch_kernel("soft_argmax_maps", soft_argmax_maps, 1, 32, 0, nullptr, d_h, d_dm, maps, H, W, 1.5f, d_out);
   require_close(to_host(d_out, 3 * maps), cpu, 1e-5f);
   cudaFree(d_h);
   cudaFree(d_dm);
@@ -143,8 +141,8 @@ TEST_CASE("group selection and back-projection agree on host and device", "[cuda
     math::backproject_point(uvd, k.data(), 600.f, 40.f, cpu.data() + 3 * j);
   }
   float *d_s = to_device(s), *d_x = to_device(x), *d_k = to_device(k), *d_xyz = to_device(std::vector<float>(J * 3, NAN));
-  select_and_backproject<<<1, 32>>>(d_s, d_x, K, J, d_k, 600.f, 40.f, d_xyz);
-  LGH_CUDA_CHECK_LAUNCH("select_and_backproject");
+  cuda::launch_kernel("select_and_backproject", select_and_backproject, 1, 32, 0, nullptr, d_s, d_x, K, J, d_k, 600.f,
+                      40.f, d_xyz);
   require_close(to_host(d_xyz, J * 3), cpu, 1e-6f);
   for (float* p : {d_s, d_x, d_k, d_xyz}) cudaFree(p);
 }
@@ -156,8 +154,7 @@ TEST_CASE("the Adam update is bit-identical on host and device", "[cuda][math][o
        v = random_values(n, 9, 0, 0.01);
   const auto s = optim::adam_step_scalars<float>(1e-3, 0.9, 0.999, 1e-8, 1e-4, 7);
   float *d_p = to_device(p), *d_g = to_device(g), *d_m = to_device(m), *d_v = to_device(v);
-  adam_elements<<<(n + 255) / 256, 256>>>(d_p, d_g, d_m, d_v, n, s);
-  LGH_CUDA_CHECK_LAUNCH("adam_elements");
+  cuda::launch_kernel("adam_elements", adam_elements, (n + 255) / 256, 256, 0, nullptr, d_p, d_g, d_m, d_v, n, s);
   for (int i = 0; i < n; ++i) optim::adam_update(p[i], g[i], m[i], v[i], static_cast<float*>(nullptr), s);
   CHECK(to_host(d_p, n) == p);  // FMA, sqrt and division are correctly rounded on both
   CHECK(to_host(d_m, n) == m);

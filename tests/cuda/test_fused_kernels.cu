@@ -147,9 +147,8 @@ TEST_CASE("Philox on the device draws exactly the CPU's numbers for the same see
     DeviceBuffer<uint32_t> bits(n);
     DeviceBuffer<float> uf = nan_buffer<float>(n), gf = nan_buffer<float>(n), launcher = nan_buffer<float>(n);
     DeviceBuffer<double> ud = nan_buffer<double>(n), gd = nan_buffer<double>(n);
-    philox_draws<<<static_cast<unsigned>((n + 127) / 128), 128>>>(gen, c.offset, n, bits.get(), uf.get(), ud.get(),
-                                                                   gf.get(), gd.get());
-    REQUIRE_NOTHROW([] { LGH_CUDA_CHECK_LAUNCH("philox_draws"); }());
+    REQUIRE_NOTHROW(cuda::launch_kernel("philox_draws", philox_draws, static_cast<unsigned>((n + 127) / 128), 128, 0,
+                                        nullptr, gen, c.offset, n, bits.get(), uf.get(), ud.get(), gf.get(), gd.get()));
     REQUIRE_NOTHROW(cuda::philox_uniform(gen, c.offset, n, launcher.get()));
     require_device_ok();
     std::vector<uint32_t> cbits(n);
