@@ -93,7 +93,7 @@ namespace cuda {
 // shared_bytes, stream, args...) runs kernel<<<grid, block, shared_bytes,
 // stream>>>(args...), checks the launch under `name` and, with
 // LGH_CUDA_DEBUG_SYNC, the kernel's execution too. Being the one place that
-// starts kernels, it is also what the host emulation of tests/cuda/emulation
+// starts kernels, it is also what the host emulation of tests/cuda_emulation
 // replaces, so that the kernels' indexing and barriers run in a CPU-only CI.
 template <typename... Params, typename... Args>
 inline void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
@@ -119,11 +119,3 @@ inline void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid
 #define LGH_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
 #endif
 
-// After a kernel launch: report launch errors, and with LGH_CUDA_DEBUG_SYNC
-// also the errors of its execution.
-#define LGH_CUDA_CHECK_LAUNCH(name)                                             \
-  do {                                                                          \
-    ::lgh::cuda::check(cudaGetLastError(), "launch of " name, __FILE__, __LINE__); \
-    if (::lgh::cuda::debug_sync())                                              \
-      ::lgh::cuda::check(cudaDeviceSynchronize(), "execution of " name, __FILE__, __LINE__); \
-  } while (0)

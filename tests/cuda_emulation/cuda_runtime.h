@@ -26,6 +26,20 @@
 
 #include <ucontext.h>
 
+// Under AddressSanitizer every stack switch is announced, so that ASan knows
+// which stack is live (its stack-use checks and fake stacks stay right).
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LGH_EMULATION_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(LGH_EMULATION_ASAN)
+#define LGH_EMULATION_ASAN 1
+#endif
+#if defined(LGH_EMULATION_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -94,6 +108,7 @@ struct Fiber {
   ucontext_t context;
   std::vector<char> stack;
   State state = State::kDone;
+  void* fake_stack = nullptr;  // ASan's bookkeeping while the fiber is switched out
 };
 
 struct Block {
@@ -106,6 +121,9 @@ struct Block {
   std::exception_ptr error;
   // Per-warp exchange slots of the shuffles (8 bytes per lane).
   std::vector<unsigned char> exchange;
+  // The scheduler's stack, as ASan reports it when a fiber first starts.
+  const void* scheduler_stack = nullptr;
+  size_t scheduler_stack_size = 0;
 };
 
 inline Block& block() {
@@ -128,11 +146,22 @@ inline void yield(State s) {
   Block& b = block();
   Fiber& f = b.fibers[static_cast<size_t>(b.current)];
   f.state = s;
+#if defined(LGH_EMULATION_ASAN)
+  // A finished fiber never resumes: no fake stack to keep.
+  __sanitizer_start_switch_fiber(s == State::kDone ? nullptr : &f.fake_stack, b.scheduler_stack,
+                                 b.scheduler_stack_size);
+#endif
   swapcontext(&f.context, &b.scheduler);
+#if defined(LGH_EMULATION_ASAN)
+  __sanitizer_finish_switch_fiber(f.fake_stack, nullptr, nullptr);
+#endif
 }
 
 inline void fiber_entry() {
   Block& b = block();
+#if defined(LGH_EMULATION_ASAN)
+  __sanitizer_finish_switch_fiber(nullptr, &b.scheduler_stack, &b.scheduler_stack_size);
+#endif
   try {
     b.body();
   } catch (...) {
@@ -154,7 +183,14 @@ inline bool run_block_to_end(std::string& why) {
       ran = true;
       b.current = static_cast<int>(t);
       set_thread_index(t);
+#if defined(LGH_EMULATION_ASAN)
+      void* scheduler_fake_stack = nullptr;
+      __sanitizer_start_switch_fiber(&scheduler_fake_stack, f.stack.data(), f.stack.size());
+#endif
       swapcontext(&b.scheduler, &f.context);
+#if defined(LGH_EMULATION_ASAN)
+      __sanitizer_finish_switch_fiber(scheduler_fake_stack, nullptr, nullptr);
+#endif
     }
     if (ran) continue;
     unsigned live = 0, at_barrier = 0;
