@@ -4,10 +4,19 @@
 // the CUDA entries of the dispatch registry (core/dispatch.hpp): the
 // data-level tensor methods and the ops ported so far. An op without a CUDA
 // entry fails on a CUDA tensor with an error naming it.
+#include "adam_multi.cuh"
 #include "backend.cuh"
+#include "batchnorm.cuh"
+#include "broadcast_ops.cuh"
+#include "concat.cuh"
+#include "conv_cudnn.cuh"
 #include "elementwise.cuh"
+#include "gemm_cublas.cuh"
 #include "handles.cuh"
+#include "loss.cuh"
 #include "philox.cuh"
+#include "pool_upsample.cuh"
+#include "reduce_softmax.cuh"
 #include "tensor_ops.cuh"
 
 namespace lgh {
@@ -20,6 +29,15 @@ struct Registrar {
     register_backend(DeviceType::CUDA, backend);
     register_tensor_entries();
     register_elementwise_entries();
+    register_broadcast_entries();
+    register_conv_entries();
+    register_batchnorm_entries();
+    register_gemm_entries();
+    register_pool_upsample_entries();
+    register_concat_entries();
+    register_reduce_softmax_entries();
+    register_loss_entries();
+    register_adam_entries();
   }
 };
 const Registrar registrar;
