@@ -80,6 +80,7 @@ enum cudaError_t {
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
   cudaErrorLaunchFailure = 719,
+  cudaErrorCudartUnloading = 4,
 };
 enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice,
                       cudaMemcpyDefault };
@@ -389,6 +390,23 @@ inline cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind) 
 }
 inline cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind k, cudaStream_t) {
   return cudaMemcpy(d, s, n, k);
+}
+inline cudaError_t cudaMemcpyPeerAsync(void* d, int, const void* s, int, size_t n, cudaStream_t) {
+  return cudaMemcpy(d, s, n, cudaMemcpyDeviceToDevice);
+}
+// Every emulated allocation is host memory; a pointer is reported as
+// unregistered (pageable) host memory, so copies from it need no wait.
+enum cudaMemoryType { cudaMemoryTypeUnregistered = 0, cudaMemoryTypeHost = 1, cudaMemoryTypeDevice = 2,
+                      cudaMemoryTypeManaged = 3 };
+struct cudaPointerAttributes {
+  cudaMemoryType type;
+  int device;
+  void* devicePointer;
+  void* hostPointer;
+};
+inline cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* a, const void*) {
+  *a = cudaPointerAttributes{cudaMemoryTypeUnregistered, 0, nullptr, nullptr};
+  return cudaSuccess;
 }
 inline cudaError_t cudaMemset(void* d, int v, size_t n) {
   if (n) std::memset(d, v, n);
