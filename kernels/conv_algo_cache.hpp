@@ -58,6 +58,7 @@ inline ConvAlgoKey conv_algo_key(ConvPass pass, const ops::detail::ConvGeometry&
 struct ConvAlgoChoice {
   int algo = 0;                // a cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
   size_t workspace_bytes = 0;  // scratch the algorithm needs
+  int math_type = 0;           // the cudnnMathType_t it runs under
 };
 
 // Key -> choice, filled on first use; thread-safe. `find` (the library call)

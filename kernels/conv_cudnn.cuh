@@ -81,6 +81,14 @@ constexpr cudnnDataType_t cudnn_data_type() {
   return sizeof(T) == sizeof(double) ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
 }
 
+// The math a convolution asks cuDNN for: float without TF32 is restricted to
+// FMA kernels; float with TF32 and double take the default (which for float
+// admits TF32 tensor cores).
+template <typename T>
+cudnnMathType_t requested_math_type(bool tf32) {
+  return sizeof(T) == sizeof(float) && !tf32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+}
+
 // The four descriptors of one convolution geometry, destroyed with the object.
 template <typename T>
 class ConvDescriptors {
@@ -98,8 +106,7 @@ class ConvDescriptors {
                        cudnnSetFilter4dDescriptor(w, t, CUDNN_TENSOR_NCHW, dim(g.O), dim(g.C), dim(g.KH), dim(g.KW)));
     LGH_CUDNN_OP_CHECK(op, cudnnSetConvolution2dDescriptor(conv, dim(g.pad), dim(g.pad), dim(g.stride),
                                                            dim(g.stride), 1, 1, CUDNN_CROSS_CORRELATION, t));
-    const bool use_tf32 = tf32 && sizeof(T) == sizeof(float);
-    LGH_CUDNN_OP_CHECK(op, cudnnSetConvolutionMathType(conv, use_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    LGH_CUDNN_OP_CHECK(op, cudnnSetConvolutionMathType(conv, requested_math_type<T>(tf32)));
   }
   ~ConvDescriptors() {
     cudnnDestroyConvolutionDescriptor(conv);
@@ -126,15 +133,20 @@ class ConvDescriptors {
 
 namespace detail {
 
+// A candidate is admissible when cuDNN can run it and, for FMA-only math (float
+// without TF32), it runs under FMA math: the same check as PyTorch's
+// ASSERT_CORRECT_PRECISION, made a filter.
 template <typename Perf>
-ConvAlgoChoice choose(const char* op, const Perf* perf, int count, bool want_deterministic) {
+ConvAlgoChoice choose(const char* op, const Perf* perf, int count, bool want_deterministic, bool fma_only) {
   const int i = pick_conv_algo(
       perf, count, conv_workspace_limit(), want_deterministic,
-      [](const Perf& p) { return p.status == CUDNN_STATUS_SUCCESS; },
+      [fma_only](const Perf& p) {
+        return p.status == CUDNN_STATUS_SUCCESS && (!fma_only || p.mathType == CUDNN_FMA_MATH);
+      },
       [](const Perf& p) { return p.determinism == CUDNN_DETERMINISTIC; });
   LGH_CHECK(i >= 0, op << ": cuDNN offers no algorithm for this shape within the workspace limit of "
-                       << conv_workspace_limit() << " bytes");
-  return ConvAlgoChoice{static_cast<int>(perf[i].algo), perf[i].memory};
+                       << conv_workspace_limit() << " bytes" << (fma_only ? " without TF32" : ""));
+  return ConvAlgoChoice{static_cast<int>(perf[i].algo), perf[i].memory, static_cast<int>(perf[i].mathType)};
 }
 
 }  // namespace detail
@@ -145,6 +157,7 @@ ConvAlgoChoice conv_algo(const char* op, ConvPass pass, const ops::detail::ConvG
   int device = 0;
   LGH_CUDA_CHECK(cudaGetDevice(&device));
   const ConvAlgoKey key = conv_algo_key(pass, g, device, static_cast<int>(sizeof(T)), tf32);
+  const bool fma_only = requested_math_type<T>(tf32) == CUDNN_FMA_MATH;
   return conv_algo_cache().get(key, [&]() -> ConvAlgoChoice {
     int returned = 0;
     switch (pass) {
@@ -153,21 +166,21 @@ ConvAlgoChoice conv_algo(const char* op, ConvPass pass, const ops::detail::ConvG
         LGH_CUDNN_OP_CHECK(op, cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y,
                                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned,
                                                                       perf));
-        return detail::choose(op, perf, returned, false);
+        return detail::choose(op, perf, returned, false, fma_only);
       }
       case ConvPass::BackwardData: {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         LGH_CUDNN_OP_CHECK(op, cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x,
                                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                                            &returned, perf));
-        return detail::choose(op, perf, returned, true);
+        return detail::choose(op, perf, returned, true, fma_only);
       }
       case ConvPass::BackwardFilter: {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
         LGH_CUDNN_OP_CHECK(op, cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w,
                                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
                                                                              &returned, perf));
-        return detail::choose(op, perf, returned, true);
+        return detail::choose(op, perf, returned, true, fma_only);
       }
     }
     LGH_FAIL(op << ": unknown convolution pass");
@@ -184,11 +197,14 @@ inline void cudnn_conv_forward(const char* op, const T* x, const T* w, const ops
   const ConvDescriptors<T> d(op, g, tf32);
   const cudnnHandle_t h = cudnn_handle();
   const ConvAlgoChoice a = conv_algo<T>(op, ConvPass::Forward, g, tf32, d, h);
+  // cuDNN runs an algorithm under the descriptor's math type: the one it was chosen with.
+  LGH_CUDNN_OP_CHECK(op, cudnnSetConvolutionMathType(d.conv, static_cast<cudnnMathType_t>(a.math_type)));
   Storage ws(a.workspace_bytes, device);
   const T one = T(1), zero = T(0);
   LGH_CUDNN_OP_CHECK(op, cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv,
                                                  static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws.data(),
                                                  a.workspace_bytes, &zero, d.y, y));
+  sync_if_debug(op, current_cuda_stream(device));
 }
 
 // dx = conv^T(dy, w): the input gradient (overwritten).
@@ -199,11 +215,14 @@ inline void cudnn_conv_backward_data(const char* op, const T* dy, const T* w, co
   const ConvDescriptors<T> d(op, g, tf32);
   const cudnnHandle_t h = cudnn_handle();
   const ConvAlgoChoice a = conv_algo<T>(op, ConvPass::BackwardData, g, tf32, d, h);
+  // cuDNN runs an algorithm under the descriptor's math type: the one it was chosen with.
+  LGH_CUDNN_OP_CHECK(op, cudnnSetConvolutionMathType(d.conv, static_cast<cudnnMathType_t>(a.math_type)));
   Storage ws(a.workspace_bytes, device);
   const T one = T(1), zero = T(0);
   LGH_CUDNN_OP_CHECK(op, cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, dy, d.conv,
                                                       static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws.data(),
                                                       a.workspace_bytes, &zero, d.x, dx));
+  sync_if_debug(op, current_cuda_stream(device));
 }
 
 // dw = the weight gradient of conv(x, w) for output gradient dy (overwritten).
@@ -214,11 +233,14 @@ inline void cudnn_conv_backward_filter(const char* op, const T* x, const T* dy, 
   const ConvDescriptors<T> d(op, g, tf32);
   const cudnnHandle_t h = cudnn_handle();
   const ConvAlgoChoice a = conv_algo<T>(op, ConvPass::BackwardFilter, g, tf32, d, h);
+  // cuDNN runs an algorithm under the descriptor's math type: the one it was chosen with.
+  LGH_CUDNN_OP_CHECK(op, cudnnSetConvolutionMathType(d.conv, static_cast<cudnnMathType_t>(a.math_type)));
   Storage ws(a.workspace_bytes, device);
   const T one = T(1), zero = T(0);
   LGH_CUDNN_OP_CHECK(op, cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, dy, d.conv,
                                                         static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo),
                                                         ws.data(), a.workspace_bytes, &zero, d.w, dw));
+  sync_if_debug(op, current_cuda_stream(device));
 }
 
 // ---- entries (the signatures of ops::entries in lgh/ops/conv.hpp) ---------------------

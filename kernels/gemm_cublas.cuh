@@ -80,6 +80,9 @@ inline void gemm(const char* op, bool trans_a, bool trans_b, int64_t M, int64_t 
   LGH_CUBLAS_OP_CHECK(op, cublas_gemm(h, a.trans_first ? CUBLAS_OP_T : CUBLAS_OP_N,
                                       a.trans_second ? CUBLAS_OP_T : CUBLAS_OP_N, a.m, a.n, a.k, &one, B, a.ld_first,
                                       A, a.ld_second, &zero, C, a.ldc));
+  int device = 0;
+  LGH_CUDA_CHECK(cudaGetDevice(&device));
+  sync_if_debug(op, current_cuda_stream(Device::cuda(device)));
 }
 
 // ---- entries (the signatures of ops::entries in lgh/ops/linear.hpp) ---------------------

@@ -6,6 +6,7 @@
 // entry fails on a CUDA tensor with an error naming it.
 #include "adam_multi.cuh"
 #include "backend.cuh"
+#include "backproject_op.cuh"
 #include "batchnorm.cuh"
 #include "broadcast_ops.cuh"
 #include "concat.cuh"
@@ -38,6 +39,7 @@ struct Registrar {
     register_reduce_softmax_entries();
     register_loss_entries();
     register_adam_entries();
+    register_backproject_entries();
   }
 };
 const Registrar registrar;

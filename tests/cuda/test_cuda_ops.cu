@@ -1,6 +1,7 @@
 // The hand-written CUDA entries of the differentiable ops (kernels/
 // batchnorm.cuh, pool_upsample.cuh, concat.cuh, broadcast_ops.cuh,
-// reduce_softmax.cuh, loss.cuh, conv_epilogue.cuh, adam_multi.cuh) against
+// reduce_softmax.cuh, loss.cuh, conv_epilogue.cuh, backproject_op.cuh,
+// adam_multi.cuh) against
 // their CPU twins, forward and backward, float and double, on odd shapes
 // (7x5 planes, 3 channels, batches of 1 and 3). Each entry is called through
 // the dispatch registry exactly as the ops call it, with its outputs
@@ -19,6 +20,7 @@
 #include "conv_epilogue.cuh"
 #include "cuda_test_utils.cuh"
 #include "lgh/core/dispatch.hpp"
+#include "lgh/ops/backproject.hpp"
 #include "lgh/ops/batchnorm.hpp"
 #include "lgh/ops/conv.hpp"
 #include "lgh/ops/elementwise.hpp"
@@ -428,5 +430,31 @@ TEMPLATE_TEST_CASE("Adam on the GPU (one fused launch) equals the CPU Adam withi
         REQUIRE(std::fabs(double(a[k]) - double(b[k])) <= 1e-6);
       }
     }
+  }
+}
+
+TEMPLATE_TEST_CASE("the back-projection of Eq. (1)-(3) on the GPU equals the CPU's, forward and backward",
+                   "[cuda][ops][backproject]", float, double) {
+  LGH_REQUIRE_DEVICE_OR_SKIP();
+  using T = TestType;
+  uint64_t seed = 1100;
+  for (int64_t B : {int64_t(1), int64_t(3)}) {
+    INFO("batch " << B);
+    const int64_t J = 21;
+    const Tensor<T> uvd = random<T>(Shape{B, J, 3}, seed++, 0.0, 64.0);
+    const Tensor<T> k = random<T>(Shape{B, 4}, seed++, 20.0, 200.0);
+    const Tensor<T> z_root = random<T>(Shape{B}, seed++, 300.0, 900.0), s0 = random<T>(Shape{B}, seed++, 5.0, 50.0);
+    auto xyz = outputs<T>(Shape{B, J, 3});
+    dispatch::call<ops::entries::BackprojectForward, T>(Device::cpu(), uvd, k, z_root, s0, xyz.cpu);
+    dispatch::call<ops::entries::BackprojectForward, T>(kGpu, gpu(uvd), gpu(k), gpu(z_root), gpu(s0), xyz.gpu);
+    // The same LGH_HOST_DEVICE math on both sides; the device may contract a
+    // product and a sum into one FMA, hence the elementwise tolerance.
+    require_close(xyz.gpu, xyz.cpu, op_rel_tol<T>(), "xyz");
+    const Tensor<T> dxyz = random<T>(Shape{B, J, 3}, seed++);
+    auto duvd = outputs<T>(Shape{B, J, 3});
+    dispatch::call<ops::entries::BackprojectBackward, T>(Device::cpu(), uvd, k, z_root, s0, dxyz, duvd.cpu);
+    dispatch::call<ops::entries::BackprojectBackward, T>(kGpu, gpu(uvd), gpu(k), gpu(z_root), gpu(s0), gpu(dxyz),
+                                                         duvd.gpu);
+    require_close(duvd.gpu, duvd.cpu, op_rel_tol<T>(), "duvd");
   }
 }

@@ -23,6 +23,7 @@
 #include "cuda_test_utils.cuh"
 #include "gemm_cublas.cuh"
 #include "lgh/core/dispatch.hpp"
+#include "lgh/ops/backproject.hpp"
 #include "lgh/ops/batchnorm.hpp"
 #include "lgh/ops/conv.hpp"
 #include "lgh/ops/linear.hpp"
@@ -268,6 +269,8 @@ TEST_CASE("linking lgh::cuda registers a CUDA entry for every op of the model", 
   CHECK(both(SoftmaxBackward{}));
   CHECK(both(RegressionLossForward{}));
   CHECK(both(RegressionLossBackward{}));
+  CHECK(both(BackprojectForward{}));
+  CHECK(both(BackprojectBackward{}));
   CHECK(both(optim::entries::AdamUpdate{}));
 }
 
@@ -278,7 +281,7 @@ TEST_CASE("the convolution algorithm cache asks once per key and tells keys apar
   int asked = 0;
   auto find = [&] {
     ++asked;
-    return cuda::ConvAlgoChoice{asked, size_t(1000) * asked};
+    return cuda::ConvAlgoChoice{asked, size_t(1000) * asked, 0};
   };
   const auto k = cuda::conv_algo_key(cuda::ConvPass::Forward, g, 0, 4, false);
   CHECK(cache.get(k, find).algo == 1);

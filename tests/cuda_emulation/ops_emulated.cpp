@@ -6,6 +6,7 @@
 // (test_cuda_ops_libs.cu) need the real libraries and are not emulated.
 #include "adam_multi.cuh"
 #include "backend.cuh"
+#include "backproject_op.cuh"
 #include "batchnorm.cuh"
 #include "broadcast_ops.cuh"
 #include "concat.cuh"
@@ -33,6 +34,7 @@ struct EmulatedRegistrar {
     register_reduce_softmax_entries();
     register_loss_entries();
     register_adam_entries();
+    register_backproject_entries();
   }
 };
 const EmulatedRegistrar registrar;
