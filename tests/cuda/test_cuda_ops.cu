@@ -79,7 +79,15 @@ TEMPLATE_TEST_CASE("batch norm on the GPU matches the CPU in training and eval, 
       require_close(inv.gpu, inv.cpu, rel, "save_invstd");
       require_close(grm, rm, rel, "running_mean");
       require_close(grv, rv, rel, "running_var (unbiased update)");
-      if (training) CHECK(rm.to_vector() != rm0.to_vector());  // the update happened
+      if (training) {
+        CHECK(rm.to_vector() != rm0.to_vector());  // the update happened
+        // Without running statistics (track_running_stats = false).
+        auto y2 = outputs<T>(s), mean2 = outputs<T>(Shape{C}), inv2 = outputs<T>(Shape{C});
+        dispatch::call<BnF, T>(kGpu, gpu(x), affine ? gpu(w) : w, affine ? gpu(b) : b, Tensor<T>(), Tensor<T>(),
+                               true, 0.1, 1e-5, y2.gpu, mean2.gpu, inv2.gpu);
+        require_close(y2.gpu, y.cpu, rel, "y without running statistics");
+        require_close(inv2.gpu, inv.cpu, rel, "save_invstd without running statistics");
+      }
 
       auto gx = outputs<T>(s), gw = outputs<T>(Shape{C}), gb = outputs<T>(Shape{C});
       const Tensor<T> gmean = gpu(mean.cpu), ginv = gpu(inv.cpu);  // the same saved statistics on both sides
