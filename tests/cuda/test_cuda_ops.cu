@@ -466,3 +466,42 @@ TEMPLATE_TEST_CASE("the back-projection of Eq. (1)-(3) on the GPU equals the CPU
     require_close(duvd.gpu, duvd.cpu, op_rel_tol<T>(), "duvd");
   }
 }
+
+TEMPLATE_TEST_CASE("a chain of ops through autograd on the GPU gives the CPU's loss and gradients",
+                   "[cuda][ops][autograd]", float, double) {
+  LGH_REQUIRE_DEVICE_OR_SKIP();
+  using T = TestType;
+  // BN (training) -> ReLU -> max-pool -> upsample -> concat with the input ->
+  // broadcast multiply -> softmax over channels -> mean over W -> slice ->
+  // l1 loss: every public op allocates on the inputs' device and the engine
+  // sums the two paths into x's gradient on the device.
+  const double rel = op_rel_tol<T>() * 10;
+  const Shape s{3, 3, 8, 6};
+  Tensor<T> x = random<T>(s, 1200), w = random<T>(Shape{3}, 1201, 0.5, 1.5), b = random<T>(Shape{3}, 1202);
+  Tensor<T> scale = random<T>(Shape{1, 6, 1, 1}, 1203);
+  const Tensor<T> target = random<T>(Shape{3, 4, 8}, 1204, 0.0, 0.5);
+  Tensor<T> gx = gpu(x), gw = gpu(w), gb = gpu(b), gscale = gpu(scale);
+  for (Tensor<T>* t : {&x, &w, &b, &scale, &gx, &gw, &gb, &gscale}) t->set_requires_grad();
+  Tensor<T> rm = Tensor<T>::zeros(Shape{3}), rv = Tensor<T>::ones(Shape{3});
+  Tensor<T> grm = gpu(rm), grv = gpu(rv);
+  auto chain = [](const Tensor<T>& in, const Tensor<T>& wt, const Tensor<T>& bs, const Tensor<T>& sc,
+                  const Tensor<T>& mean, const Tensor<T>& var, const Tensor<T>& tgt) {
+    Tensor<T> h = ops::relu(ops::batch_norm2d(in, wt, bs, mean, var, true));
+    h = ops::upsample_nearest2x(ops::max_pool2d(h, 2, 2));
+    h = ops::mul(ops::concat<T>({h, in}, 1), sc);
+    h = ops::mean(ops::softmax(h, 1), {3});
+    return ops::l1_loss(ops::slice(h, 1, 1, 5), tgt);
+  };
+  const Tensor<T> loss = chain(x, w, b, scale, rm, rv, target);
+  const Tensor<T> gloss = chain(gx, gw, gb, gscale, grm, grv, gpu(target));
+  REQUIRE(gloss.device() == kGpu);
+  require_close(gloss, loss, rel, "loss");
+  autograd::backward<T>(loss);
+  autograd::backward<T>(gloss);
+  require_close(gx.grad(), x.grad(), rel, "x.grad");
+  require_close(gw.grad(), w.grad(), rel, "weight.grad");
+  require_close(gb.grad(), b.grad(), rel, "bias.grad");
+  require_close(gscale.grad(), scale.grad(), rel, "scale.grad");
+  require_close(grm, rm, rel, "running_mean");
+  require_close(grv, rv, rel, "running_var");
+}
