@@ -94,6 +94,23 @@ template <typename T>
 class ConvDescriptors {
  public:
   ConvDescriptors(const char* op, const ops::detail::ConvGeometry& g, bool tf32) : op_(op) {
+    try {
+      set(op, g, tf32);
+    } catch (...) {
+      destroy();  // a constructor that throws runs no destructor
+      throw;
+    }
+  }
+  ~ConvDescriptors() { destroy(); }
+  ConvDescriptors(const ConvDescriptors&) = delete;
+  ConvDescriptors& operator=(const ConvDescriptors&) = delete;
+
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;  // the convolution's input and output
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+
+ private:
+  void set(const char* op, const ops::detail::ConvGeometry& g, bool tf32) {
     LGH_CUDNN_OP_CHECK(op, cudnnCreateTensorDescriptor(&x));
     LGH_CUDNN_OP_CHECK(op, cudnnCreateTensorDescriptor(&y));
     LGH_CUDNN_OP_CHECK(op, cudnnCreateFilterDescriptor(&w));
@@ -108,20 +125,15 @@ class ConvDescriptors {
                                                            dim(g.stride), 1, 1, CUDNN_CROSS_CORRELATION, t));
     LGH_CUDNN_OP_CHECK(op, cudnnSetConvolutionMathType(conv, requested_math_type<T>(tf32)));
   }
-  ~ConvDescriptors() {
-    cudnnDestroyConvolutionDescriptor(conv);
-    cudnnDestroyFilterDescriptor(w);
-    cudnnDestroyTensorDescriptor(y);
-    cudnnDestroyTensorDescriptor(x);
+  void destroy() {
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (x) cudnnDestroyTensorDescriptor(x);
+    conv = nullptr;
+    w = nullptr;
+    x = y = nullptr;
   }
-  ConvDescriptors(const ConvDescriptors&) = delete;
-  ConvDescriptors& operator=(const ConvDescriptors&) = delete;
-
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr;  // the convolution's input and output
-  cudnnFilterDescriptor_t w = nullptr;
-  cudnnConvolutionDescriptor_t conv = nullptr;
-
- private:
   int dim(int64_t v) const {
     LGH_CHECK(v >= 0 && v <= 2147483647, op_ << ": extent " << v << " exceeds cuDNN's int range");
     return static_cast<int>(v);

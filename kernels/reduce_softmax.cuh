@@ -77,11 +77,15 @@ template <typename T>
 __global__ void reduce_columns(const T* __restrict__ src, int64_t outer, int64_t R, int64_t inner, T scale,
                                T* __restrict__ dst) {
   LGH_GRID_STRIDE_LOOP(t, outer * inner) {
+    if (R == 0) {  // an empty sum is 0; an empty mean is NaN (scale is inf), as on the CPU
+      dst[t] = T(0) * scale;
+      continue;
+    }
     const int64_t o = t / inner, i = t % inner;
     const T* p = src + o * R * inner + i;
-    T s = R > 0 ? p[0] : T(0);
+    T s = p[0];
     for (int64_t r = 1; r < R; ++r) s += p[r * inner];
-    if (R == 0 || scale != T(1)) s *= scale;
+    if (scale != T(1)) s *= scale;
     dst[t] = s;
   }
 }
