@@ -1,7 +1,12 @@
-// Single-threaded GEMM on row-major raw pointers through Eigen's blocked
-// kernels (which use AVX2/AVX-512 when compiled for them). Callers
-// parallelise over independent blocks themselves, so Eigen's own threading
-// (OpenMP) is never involved.
+// Single-threaded GEMM on row-major raw pointers. Callers parallelise over
+// independent blocks themselves, so no GEMM library's own threading is
+// involved.
+//
+// float, the type of every model computation, runs lgh's own GEMM, whose
+// micro-kernel is chosen at run time for the processor (lgh/cpu/sgemm.hpp),
+// so that a program compiled for the x86-64 baseline still runs AVX2 or
+// AVX-512 code there. Other types (double: the gradient checks) run Eigen's
+// blocked kernels, vectorised for whatever the program is compiled for.
 #pragma once
 
 #include <cstdlib>
@@ -9,6 +14,7 @@
 #include <new>
 #include <type_traits>
 
+#include "lgh/cpu/sgemm.hpp"
 #include "lgh/ops/eigen.hpp"
 
 namespace lgh {
@@ -81,8 +87,8 @@ class ReusedBlocking : public Eigen::internal::level3_blocking<T, T> {
 // A is stored [M,K] (or [K,M] when trans_a), B [K,N] (or [N,K] when trans_b);
 // lda/ldb/ldc are the row strides of the stored matrices.
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+void eigen_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                int64_t ldb, T* C, int64_t ldc, bool accumulate) {
   using Eigen::ColMajor;
   using Eigen::Index;
   using Eigen::RowMajor;
@@ -108,6 +114,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* 
   else if (trans_a && !trans_b) run(CM{}, RM{});
   else if (!trans_a && trans_b) run(RM{}, CM{});
   else run(CM{}, CM{});
+}
+
+// C[M,N] (=|+=) op(A) * op(B), as eigen_gemm; float through cpu::sgemm.
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T* C, int64_t ldc, bool accumulate) {
+  if constexpr (std::is_same_v<T, float>)
+    cpu::sgemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+  else
+    eigen_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
 
 }  // namespace detail
