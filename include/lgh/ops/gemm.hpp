@@ -116,12 +116,12 @@ void eigen_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, con
   else run(CM{}, CM{});
 }
 
-// C[M,N] (=|+=) op(A) * op(B), as eigen_gemm; float through cpu::sgemm.
+// C[M,N] (=|+=) op(A) * op(B), as eigen_gemm; float through lgh::cpu::sgemm.
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
           int64_t ldb, T* C, int64_t ldc, bool accumulate) {
   if constexpr (std::is_same_v<T, float>)
-    cpu::sgemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    ::lgh::cpu::sgemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
   else
     eigen_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
 }
