@@ -13,6 +13,7 @@ packages=(
   libeigen3-dev catch2 libstb-dev nlohmann-json3-dev libcli11-dev libmatio-dev libbenchmark-dev
   libpng-dev libjpeg62-turbo-dev
   python3 python3-numpy python3-scipy python3-torch
+  qemu-user
 )
 for arg in "$@"; do
   case "$arg" in
