@@ -1,7 +1,7 @@
 // Dense layers: linear (y = x w^T + b, PyTorch's layout) and matmul; on the
-// CPU through Eigen's GEMM.
+// CPU through the GEMM of ops/gemm.hpp.
 //
-// Eigen runs single-threaded here (no OpenMP), so detail::parallel_gemm
+// That GEMM is single-threaded, so detail::parallel_gemm
 // splits the output into blocks of rows (or of columns, when there are few
 // rows, as at batch 1) and gives each thread its own product. Backward
 // kernels overwrite their outputs.
