@@ -13,13 +13,16 @@
 // Method (Goto and van de Geijn, "Anatomy of High-Performance Matrix
 // Multiplication", ACM TOMS 34(3), 2008, the loop order of their Fig. 8 as
 // in BLIS): for each block of KC rows of op(B) and NC of its columns, the
-// block is packed into panels of NR columns (k-major: the NR values of one k
+// block is cut into panels of NR columns (k-major: the NR values of one k
 // contiguous); for each block of MC rows of op(A), those rows are packed into
 // panels of MR rows (the MR values of one k contiguous); the micro-kernel
 // then computes an MR x NR tile of C from one A panel and one B panel, its
-// accumulators held in registers for all KC steps. Packing pads panels with
-// zeros, so the kernels always run full tiles and only their stores are
-// masked at the edges of C.
+// accumulators held in registers for all KC steps. An untransposed B (the
+// im2col and Winograd matrices) already has its panels' rows contiguous, so
+// its full panels are read in place rather than copied; a transposed B and
+// the partial last panel are packed. Packing pads panels with zeros, so the
+// kernels always run full tiles and only their stores are masked at the
+// edges of C.
 //
 //   variant   MR x NR   accumulators            per k
 //   avx512    8 x 32    16 zmm                  2 loads, 8 broadcasts, 16 FMA
@@ -58,9 +61,10 @@ constexpr int64_t kSgemmMC = 192;  // a multiple of every MR (8, 6, 4)
 constexpr int64_t kSgemmNC = 1024;  // a multiple of every NR (32, 16, 8)
 
 // A micro-kernel: c[0..m, 0..n] (row stride ldc) (=|+=) the product of the
-// packed panels a (kc x MR) and b (kc x NR); m <= MR, n <= NR.
-using SgemmKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
-                             int64_t n, bool accumulate);
+// packed panel a (kc x MR) and the panel b (kc x NR, its rows ldb apart);
+// m <= MR, n <= NR.
+using SgemmKernel = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                             int64_t m, int64_t n, bool accumulate);
 
 // ---- the baseline kernel: SSE2 on x86-64, plain C++ elsewhere ----------------
 
@@ -83,11 +87,11 @@ inline void sgemm_store_row_sse2(float* c, __m128 x0, __m128 x1, int64_t n, bool
   for (int64_t j = 0; j < n; ++j) c[j] = accumulate ? c[j] + t[j] : t[j];
 }
 
-inline void sgemm_kernel_sse2(int64_t kc, const float* LGH_RESTRICT a, const float* LGH_RESTRICT b, float* c,
-                              int64_t ldc, int64_t m, int64_t n, bool accumulate) {
+inline void sgemm_kernel_sse2(int64_t kc, const float* LGH_RESTRICT a, const float* LGH_RESTRICT b, int64_t ldb,
+                              float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate) {
   __m128 c0a = _mm_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a;
-  for (int64_t k = 0; k < kc; ++k, a += kSse2MR, b += kSse2NR) {
-    const __m128 b0 = _mm_load_ps(b), b1 = _mm_load_ps(b + 4);
+  for (int64_t k = 0; k < kc; ++k, a += kSse2MR, b += ldb) {
+    const __m128 b0 = _mm_loadu_ps(b), b1 = _mm_loadu_ps(b + 4);
     __m128 x = _mm_set1_ps(a[0]);
     c0a = _mm_add_ps(c0a, _mm_mul_ps(x, b0));
     c0b = _mm_add_ps(c0b, _mm_mul_ps(x, b1));
@@ -109,10 +113,10 @@ inline void sgemm_kernel_sse2(int64_t kc, const float* LGH_RESTRICT a, const flo
 #else
 constexpr int kSse2MR = 4, kSse2NR = 8;
 
-inline void sgemm_kernel_sse2(int64_t kc, const float* LGH_RESTRICT a, const float* LGH_RESTRICT b, float* c,
-                              int64_t ldc, int64_t m, int64_t n, bool accumulate) {
+inline void sgemm_kernel_sse2(int64_t kc, const float* LGH_RESTRICT a, const float* LGH_RESTRICT b, int64_t ldb,
+                              float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate) {
   float acc[kSse2MR][kSse2NR] = {};
-  for (int64_t k = 0; k < kc; ++k, a += kSse2MR, b += kSse2NR)
+  for (int64_t k = 0; k < kc; ++k, a += kSse2MR, b += ldb)
     for (int i = 0; i < kSse2MR; ++i)
       for (int j = 0; j < kSse2NR; ++j) acc[i][j] += a[i] * b[j];
   for (int64_t i = 0; i < m; ++i)
@@ -142,11 +146,12 @@ LGH_TARGET_AVX2 inline void sgemm_store_row_avx2(float* c, __m256 x0, __m256 x1,
 }
 
 LGH_TARGET_AVX2 inline void sgemm_kernel_avx2(int64_t kc, const float* LGH_RESTRICT a, const float* LGH_RESTRICT b,
-                                              float* c, int64_t ldc, int64_t m, int64_t n, bool accumulate) {
+                                              int64_t ldb, float* c, int64_t ldc, int64_t m, int64_t n,
+                                              bool accumulate) {
   __m256 c0a = _mm256_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a;
   __m256 c3a = c0a, c3b = c0a, c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a;
-  for (int64_t k = 0; k < kc; ++k, a += kAvx2MR, b += kAvx2NR) {
-    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+  for (int64_t k = 0; k < kc; ++k, a += kAvx2MR, b += ldb) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     __m256 x = _mm256_broadcast_ss(a);
     c0a = _mm256_fmadd_ps(x, b0, c0a);
     c0b = _mm256_fmadd_ps(x, b1, c0b);
@@ -190,12 +195,12 @@ LGH_TARGET_AVX512 inline void sgemm_store_row_avx512(float* c, __m512 x0, __m512
 }
 
 LGH_TARGET_AVX512 inline void sgemm_kernel_avx512(int64_t kc, const float* LGH_RESTRICT a,
-                                                  const float* LGH_RESTRICT b, float* c, int64_t ldc, int64_t m,
-                                                  int64_t n, bool accumulate) {
+                                                  const float* LGH_RESTRICT b, int64_t ldb, float* c, int64_t ldc,
+                                                  int64_t m, int64_t n, bool accumulate) {
   __m512 c0a = _mm512_setzero_ps(), c0b = c0a, c1a = c0a, c1b = c0a, c2a = c0a, c2b = c0a, c3a = c0a, c3b = c0a;
   __m512 c4a = c0a, c4b = c0a, c5a = c0a, c5b = c0a, c6a = c0a, c6b = c0a, c7a = c0a, c7b = c0a;
-  for (int64_t k = 0; k < kc; ++k, a += kAvx512MR, b += kAvx512NR) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+  for (int64_t k = 0; k < kc; ++k, a += kAvx512MR, b += ldb) {
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
     __m512 x = _mm512_set1_ps(a[0]);
     c0a = _mm512_fmadd_ps(x, b0, c0a);
     c0b = _mm512_fmadd_ps(x, b1, c0b);
@@ -250,50 +255,72 @@ inline SgemmVariant sgemm_variant(Isa isa) {
   return {&sgemm_kernel_sse2, kSse2MR, kSse2NR};
 }
 
+// dst[k * width + i] = src[(r0 + i) * ld + k0 + k] for i < n, k < kc, and
+// zero for n <= i < width: rows of a row-major matrix become the columns of
+// a panel. Four rows at a time by 4x4 transposes where SSE is there (twice
+// as fast as element by element).
+inline void sgemm_pack_transposed(const float* src, int64_t ld, int64_t r0, int64_t n, int64_t k0, int64_t kc,
+                                  int64_t width, float* LGH_RESTRICT dst) {
+  int64_t i = 0;
+#if LGH_CPU_X86_DISPATCH || defined(__SSE2__)
+  for (; i + 4 <= n; i += 4) {
+    const float* s0 = src + (r0 + i) * ld + k0;
+    const float *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld;
+    float* d = dst + i;
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4) {
+      __m128 x0 = _mm_loadu_ps(s0 + k), x1 = _mm_loadu_ps(s1 + k), x2 = _mm_loadu_ps(s2 + k),
+             x3 = _mm_loadu_ps(s3 + k);
+      _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+      _mm_storeu_ps(d + k * width, x0);
+      _mm_storeu_ps(d + (k + 1) * width, x1);
+      _mm_storeu_ps(d + (k + 2) * width, x2);
+      _mm_storeu_ps(d + (k + 3) * width, x3);
+    }
+    for (; k < kc; ++k) {
+      d[k * width] = s0[k];
+      d[k * width + 1] = s1[k];
+      d[k * width + 2] = s2[k];
+      d[k * width + 3] = s3[k];
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    const float* LGH_RESTRICT s = src + (r0 + i) * ld + k0;
+    for (int64_t k = 0; k < kc; ++k) dst[k * width + i] = s[k];
+  }
+  for (; i < width; ++i)
+    for (int64_t k = 0; k < kc; ++k) dst[k * width + i] = 0.0f;
+}
+
+// dst[k * width + i] = src[(k0 + k) * ld + c0 + i] for i < n, zero past n:
+// rows of the panel copied from rows of the matrix.
+inline void sgemm_pack_rows(const float* src, int64_t ld, int64_t c0, int64_t n, int64_t k0, int64_t kc,
+                            int64_t width, float* LGH_RESTRICT dst) {
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* LGH_RESTRICT s = src + (k0 + k) * ld + c0;
+    float* LGH_RESTRICT d = dst + k * width;
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+    for (int64_t i = n; i < width; ++i) d[i] = 0.0f;
+  }
+}
+
 // The rows i0..i0+m (m <= mr) and depths k0..k0+kc of op(A) as one panel:
 // ap[k * mr + i] = op(A)[i0 + i, k0 + k], rows past m zero.
 inline void sgemm_pack_a(bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t m, int64_t k0, int64_t kc,
-                         int64_t mr, float* LGH_RESTRICT ap) {
-  if (trans_a) {  // A is [K, M]: op(A)'s rows at one depth are contiguous
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = A + (k0 + k) * lda + i0;
-      float* dst = ap + k * mr;
-      for (int64_t i = 0; i < m; ++i) dst[i] = src[i];
-      for (int64_t i = m; i < mr; ++i) dst[i] = 0.0f;
-    }
-    return;
-  }
-  for (int64_t i = 0; i < m; ++i) {
-    const float* LGH_RESTRICT src = A + (i0 + i) * lda + k0;
-    for (int64_t k = 0; k < kc; ++k) ap[k * mr + i] = src[k];
-  }
-  for (int64_t i = m; i < mr; ++i)
-    for (int64_t k = 0; k < kc; ++k) ap[k * mr + i] = 0.0f;
+                         int64_t mr, float* ap) {
+  if (trans_a) sgemm_pack_rows(A, lda, i0, m, k0, kc, mr, ap);  // A is [K, M]
+  else sgemm_pack_transposed(A, lda, i0, m, k0, kc, mr, ap);    // A is [M, K]
 }
 
 // The columns j0..j0+n (n <= nr) and depths k0..k0+kc of op(B) as one panel:
-// bp[k * nr + j] = op(B)[k0 + k, j0 + j], columns past n zero.
+// bp[k * nr + j] = op(B)[k0 + k, j0 + j], columns past n zero. Needed when B
+// is transposed or the panel is partial; a full panel of an untransposed B
+// is read in place (its rows are already NR contiguous values).
 inline void sgemm_pack_b(bool trans_b, const float* B, int64_t ldb, int64_t j0, int64_t n, int64_t k0, int64_t kc,
-                         int64_t nr, float* LGH_RESTRICT bp) {
-  if (!trans_b) {  // B is [K, N]: op(B)'s columns at one depth are contiguous
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* LGH_RESTRICT src = B + (k0 + k) * ldb + j0;
-      float* LGH_RESTRICT dst = bp + k * nr;
-      if (n == nr) {
-        std::memcpy(dst, src, static_cast<size_t>(nr) * sizeof(float));
-      } else {
-        for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
-        for (int64_t j = n; j < nr; ++j) dst[j] = 0.0f;
-      }
-    }
-    return;
-  }
-  for (int64_t j = 0; j < n; ++j) {
-    const float* LGH_RESTRICT src = B + (j0 + j) * ldb + k0;
-    for (int64_t k = 0; k < kc; ++k) bp[k * nr + j] = src[k];
-  }
-  for (int64_t j = n; j < nr; ++j)
-    for (int64_t k = 0; k < kc; ++k) bp[k * nr + j] = 0.0f;
+                         int64_t nr, float* bp) {
+  if (trans_b) sgemm_pack_transposed(B, ldb, j0, n, k0, kc, nr, bp);  // B is [N, K]
+  else sgemm_pack_rows(B, ldb, j0, n, k0, kc, nr, bp);               // B is [K, N]
 }
 
 // Per-thread packing buffers, allocated at the first GEMM of a thread at the
@@ -343,21 +370,28 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, c
   detail::SgemmBuffers& buf = detail::sgemm_buffers();
   for (int64_t jc = 0; jc < N; jc += detail::kSgemmNC) {
     const int64_t nc = std::min(detail::kSgemmNC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += detail::kSgemmKC) {
-      const int64_t kc = std::min(detail::kSgemmKC, K - pc);
+    // Depth blocks of equal size (288 = 144 + 144, not 256 + 32: a short
+    // block pays the loads and stores of C for little work).
+    const int64_t kblocks = (K + detail::kSgemmKC - 1) / detail::kSgemmKC, kstep = (K + kblocks - 1) / kblocks;
+    for (int64_t pc = 0; pc < K; pc += kstep) {
+      const int64_t kc = std::min(kstep, K - pc);
       // The first depth block writes C (unless accumulating), the others add.
       const bool add = accumulate || pc > 0;
       for (int64_t jr = 0; jr < nc; jr += v.nr)
-        detail::sgemm_pack_b(trans_b, B, ldb, jc + jr, std::min(v.nr, nc - jr), pc, kc, v.nr, buf.b + jr * kc);
+        if (trans_b || nc - jr < v.nr)
+          detail::sgemm_pack_b(trans_b, B, ldb, jc + jr, std::min(v.nr, nc - jr), pc, kc, v.nr, buf.b + jr * kc);
       for (int64_t ic = 0; ic < M; ic += detail::kSgemmMC) {
         const int64_t mc = std::min(detail::kSgemmMC, M - ic);
         for (int64_t ir = 0; ir < mc; ir += v.mr)
           detail::sgemm_pack_a(trans_a, A, lda, ic + ir, std::min(v.mr, mc - ir), pc, kc, v.mr, buf.a + ir * kc);
         for (int64_t jr = 0; jr < nc; jr += v.nr) {
-          const float* bp = buf.b + jr * kc;
           const int64_t n = std::min(v.nr, nc - jr);
+          const bool packed = trans_b || n < v.nr;
+          const float* bp = packed ? buf.b + jr * kc : B + pc * ldb + jc + jr;
+          const int64_t bstride = packed ? v.nr : ldb;
           for (int64_t ir = 0; ir < mc; ir += v.mr)
-            v.kernel(kc, buf.a + ir * kc, bp, C + (ic + ir) * ldc + jc + jr, ldc, std::min(v.mr, mc - ir), n, add);
+            v.kernel(kc, buf.a + ir * kc, bp, bstride, C + (ic + ir) * ldc + jc + jr, ldc, std::min(v.mr, mc - ir), n,
+                     add);
         }
       }
     }
