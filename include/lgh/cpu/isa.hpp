@@ -88,8 +88,9 @@ inline CpuFeatures probe_cpu() {
   if (!osxsave || !avx) return f;
   unsigned xcr0_lo = 0, xcr0_hi = 0;
   __asm__ __volatile__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-  const bool os_ymm = (xcr0_lo & 0x6u) == 0x6u;     // XMM and YMM state
-  const bool os_zmm = (xcr0_lo & 0xE6u) == 0xE6u;   // and opmask, ZMM_Hi256, Hi16_ZMM
+  const uint64_t xcr0 = (uint64_t(xcr0_hi) << 32) | xcr0_lo;
+  const bool os_ymm = (xcr0 & 0x6u) == 0x6u;    // XMM and YMM state
+  const bool os_zmm = (xcr0 & 0xE6u) == 0xE6u;  // and opmask, ZMM_Hi256, Hi16_ZMM
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, eax, ebx, ecx, edx);
   const bool avx2 = ebx & (1u << 5);
