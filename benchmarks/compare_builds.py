@@ -1,7 +1,11 @@
 #!/usr/bin/python3
 """Runs `lgh bench` from two builds of lgh (e.g. default flags and
 -DLGH_NATIVE_ARCH=ON) for each case, alternating them within one session, and
-prints a markdown table of medians and their ratio (A time / B time).
+prints a markdown table: the pooled medians and minimums of each, and the
+median over rounds of the ratio of the two runs of a round (A time / B
+time). On a machine shared with other work the load changes between rounds,
+which moves the pooled medians; the two runs of one round see about the same
+load, so their ratio is the steadier figure.
 
   /usr/bin/python3 benchmarks/compare_builds.py --a build-default/tools/lgh/lgh --b build/tools/lgh/lgh \
       --threads 2 --case paper:1:infer --case small:1:infer
@@ -37,7 +41,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=4, help="alternate A/B this many times; medians pooled")
+    ap.add_argument("--rounds", type=int, default=10, help="alternate A/B this many times; medians pooled")
     ap.add_argument("--case", action="append", required=True, help="config:batch:mode")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
@@ -45,19 +49,22 @@ def main():
     rows, raw = [], []
     for case in args.case:
         config, batch, mode = case.split(":")
-        a, b = [], []
+        a, b, ratios = [], [], []
         for _ in range(args.rounds):
-            a += run_lgh(args.a, config, int(batch), mode, args.threads, args.iters, args.warmup)
-            b += run_lgh(args.b, config, int(batch), mode, args.threads, args.iters, args.warmup)
-        ma, mb = median(a), median(b)
-        rows.append((config, batch, mode, ma, mb, ma / mb))
-        raw.append({"config": config, "batch": int(batch), "mode": mode, "a_ms": a, "b_ms": b})
-        print(f"{case}: A {ma:.1f} ms, B {mb:.1f} ms, A/B {ma / mb:.2f}", file=sys.stderr)
+            ra = run_lgh(args.a, config, int(batch), mode, args.threads, args.iters, args.warmup)
+            rb = run_lgh(args.b, config, int(batch), mode, args.threads, args.iters, args.warmup)
+            a += ra
+            b += rb
+            ratios.append(median(ra) / median(rb))
+        ma, mb, r = median(a), median(b), median(ratios)
+        rows.append((config, batch, mode, ma, mb, min(a), min(b), r))
+        raw.append({"config": config, "batch": int(batch), "mode": mode, "a_ms": a, "b_ms": b, "round_ratios": ratios})
+        print(f"{case}: A {ma:.1f} ms, B {mb:.1f} ms, A/B per round {r:.2f}", file=sys.stderr)
 
-    print("| config | batch | mode | A median (ms) | B median (ms) | A / B |")
-    print("|---|---|---|---|---|---|")
-    for config, batch, mode, ma, mb, r in rows:
-        print(f"| {config} | {batch} | {mode} | {ma:.1f} | {mb:.1f} | {r:.2f} |")
+    print("| config | batch | mode | A median (ms) | B median (ms) | A min (ms) | B min (ms) | A / B (median of rounds) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for config, batch, mode, ma, mb, mina, minb, r in rows:
+        print(f"| {config} | {batch} | {mode} | {ma:.1f} | {mb:.1f} | {mina:.1f} | {minb:.1f} | {r:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"a": args.a, "b": args.b, "threads": args.threads, "cases": raw}, f, indent=1)
