@@ -54,8 +54,9 @@ namespace detail {
 
 // Block sizes. KC: a KC x NR panel of B (32 KB at 32 columns) and a KC x MR
 // panel of A stay in L1 while the kernel runs. MC: the packed MC x KC block
-// of A (192 KB) stays in L2. NC: the packed KC x NC block of B (1 MB) in the
-// L2/L3. The convolutions pass N of a few hundred columns, so one B block.
+// of A (192 KB) stays in L2. NC: the KC x NC block of B (1 MB; packed only
+// when B is transposed) in the L2/L3. The convolutions pass N of a few
+// hundred columns, so one B block.
 constexpr int64_t kSgemmKC = 256;
 constexpr int64_t kSgemmMC = 192;  // a multiple of every MR (8, 6, 4)
 constexpr int64_t kSgemmNC = 1024;  // a multiple of every NR (32, 16, 8)
