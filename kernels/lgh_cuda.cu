@@ -9,12 +9,15 @@
 #include "backproject_op.cuh"
 #include "batchnorm.cuh"
 #include "broadcast_ops.cuh"
+#include "channel_affine.cuh"
 #include "concat.cuh"
 #include "conv_cudnn.cuh"
 #include "elementwise.cuh"
+#include "fused_entries.cuh"
 #include "gemm_cublas.cuh"
 #include "handles.cuh"
 #include "loss.cuh"
+#include "model_entries.cuh"
 #include "philox.cuh"
 #include "pool_upsample.cuh"
 #include "reduce_softmax.cuh"
@@ -40,6 +43,9 @@ struct Registrar {
     register_loss_entries();
     register_adam_entries();
     register_backproject_entries();
+    register_fused_entries();
+    register_model_entries();
+    register_channel_affine_entries();
   }
 };
 const Registrar registrar;

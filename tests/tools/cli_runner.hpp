@@ -45,6 +45,11 @@ inline Result run_lgh(const std::string& args, const std::filesystem::path& dir)
   return r;
 }
 
+// Whether this machine has an NVIDIA GPU driver (its control device): where
+// it has none, `--device cuda` must fail with one error line; where it has
+// one, the GPU tests (tests/cuda) check the results.
+inline bool gpu_present() { return std::filesystem::exists("/dev/nvidiactl"); }
+
 // Number of lines of `s` (a trailing newline does not start a line).
 inline int line_count(const std::string& s) {
   int n = 0;

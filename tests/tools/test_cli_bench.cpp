@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.hpp"
@@ -57,4 +59,28 @@ TEST_CASE("lgh bench argument errors", "[cli][bench]") {
   CHECK(r.exit_code == 1);
   CHECK(cli_test::line_count(r.err) == 1);
   CHECK_FALSE(std::filesystem::exists(out));
+}
+
+TEST_CASE("lgh bench --device cuda: one error line without a GPU, timings with one", "[cli][bench][cuda]") {
+  const auto dir = cli_test::scratch("bench_cuda");
+  const std::string cfg = write_tiny_config(dir);
+  for (const char* mode : {"infer", "train"}) {
+    const std::string out = (dir / (std::string(mode) + ".json")).string();
+    auto r = run_lgh(std::string("bench --config ") + q(cfg) + " --batch 2 --mode " + mode +
+                         " --iters 2 --warmup 1 --device cuda --json " + q(out),
+                     dir);
+    INFO(r.err);
+    if (!cli_test::gpu_present()) {
+      CHECK(r.exit_code == 1);
+      CHECK_THAT(r.err, Catch::StartsWith("error: bench: --device cuda:0 is not"));
+      CHECK(cli_test::line_count(r.err) == 1);
+      CHECK_FALSE(std::filesystem::exists(out));
+      continue;
+    }
+    REQUIRE(r.exit_code == 0);
+    const auto j = nlohmann::json::parse(cli_test::slurp(out));
+    CHECK(j.at("device") == "cuda:0");
+    CHECK(j.at("times_ms").size() == 2);
+    if (std::string(mode) == "train") CHECK(std::isfinite(j.at("final_loss").get<double>()));
+  }
 }

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <string>
 
+#include "lgh/core/backend.hpp"
 #include "lgh/core/device.hpp"
+#include "lgh/core/storage.hpp"
 #include "lgh/core/parallel.hpp"
 #include "lgh/io/safetensors.hpp"
 #include "lgh/ops/gumbel_softmax.hpp"
@@ -27,11 +29,22 @@ inline void apply_threads(int threads) {
   if (threads > 0) lgh::set_num_threads(threads);
 }
 
-// The model runs on the CPU in this build; CUDA tensors exist (with lgh::cuda)
-// but the model's CUDA path does not yet.
-inline void require_cpu_device(lgh::Device d, const char* command) {
-  LGH_CHECK(d.is_cpu(), command << ": --device " << d.str()
-                                << " is not available: the model runs on the CPU in this version (use --device cpu)");
+// Checks that `--device` can run the model: the CPU always; a CUDA device
+// when this program links the CUDA backend (lgh::cuda) and the device can
+// allocate memory (a machine without a GPU or driver fails here, with the
+// runtime's reason, before any work starts).
+inline void require_device(lgh::Device d, const char* command) {
+  if (d.is_cpu()) return;
+  LGH_CHECK(lgh::backend_available(d.type),
+            command << ": --device " << d.str()
+                    << " is not available: this lgh was built without the CUDA backend (configure with the CUDA "
+                       "toolkit to build lgh::cuda), use --device cpu");
+  try {
+    lgh::Storage probe(1, d);
+  } catch (const lgh::Error& e) {
+    LGH_FAIL(command << ": --device " << d.str() << " is not usable (no working CUDA device and driver here): "
+                     << e.what());
+  }
 }
 
 inline lgh::ops::SelectorMode parse_selector_mode(const std::string& s) {

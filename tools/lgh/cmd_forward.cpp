@@ -27,7 +27,7 @@ struct ForwardArgs {
 
 void run_forward(const ForwardArgs& a) {
   const lgh::Device device = lgh::Device::parse(a.device);
-  require_cpu_device(device, "forward");
+  require_device(device, "forward");
   apply_threads(a.threads);
 
   lgh::io::SafetensorsReader weights_file(a.weights);
@@ -35,6 +35,7 @@ void run_forward(const ForwardArgs& a) {
   lgh::nn::LearnableGroupsModel<float> model(config);
   lgh::io::load_weights(model, weights_file);
   model.eval();
+  model.to(device);
 
   lgh::io::SafetensorsReader input_file(a.input);
   LGH_CHECK(input_file.contains("image"), "input file '" << a.input << "' has no tensor 'image' (expected float32 [B,3,"
@@ -56,8 +57,11 @@ void run_forward(const ForwardArgs& a) {
   lgh::nn::ModelOutput<float> out;
   {
     lgh::autograd::NoGradGuard no_grad;
-    out = model.forward(image, opt);
+    out = model.forward(image.to(device), opt);
   }
+  // The results come back to the host once, after the whole forward.
+  out.uvd = out.uvd.to(lgh::Device::cpu());
+  out.selector = out.selector.to(lgh::Device::cpu());
   lgh::io::SafetensorsWriter w;
   w.add("uv", out.uv().contiguous());
   w.add("depth", out.depth().contiguous());

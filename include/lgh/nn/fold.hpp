@@ -35,9 +35,16 @@ class ConvBnFold final : public FoldCacheBase {
     if (!folded_.weight.defined()) {
       autograd::NoGradGuard no_grad;
       constexpr int out_dim = std::is_same<Conv, ConvTranspose2d<T>>::value ? 1 : 0;
-      folded_ = ops::fold_batch_norm(conv_->weight.detach(), conv_->bias.defined() ? conv_->bias.detach() : Tensor<T>(),
-                                     bn_->weight.detach(), bn_->bias.detach(), bn_->running_mean, bn_->running_var,
-                                     BatchNorm2d<T>::kEps, out_dim);
+      const Device device = conv_->weight.device();
+      // A device without a folding entry folds on host copies and takes the
+      // result back: a setup cost paid once per parameter change, never per
+      // forward.
+      const Device at = dispatch::supports<ops::entries::FoldBatchNorm, T>(device) ? device : Device::cpu();
+      auto on = [&](const Tensor<T>& t) { return t.defined() ? t.detach().to(at) : Tensor<T>(); };
+      folded_ = ops::fold_batch_norm(on(conv_->weight), on(conv_->bias), on(bn_->weight), on(bn_->bias),
+                                     on(bn_->running_mean), on(bn_->running_var), BatchNorm2d<T>::kEps, out_dim);
+      folded_.weight = folded_.weight.to(device);
+      if (folded_.bias.defined()) folded_.bias = folded_.bias.to(device);
     }
     return folded_;
   }

@@ -7,6 +7,8 @@
 //   GroupHead           one group's heatmap and depth heads + SoftArgmaxDepth
 #pragma once
 
+#include <mutex>
+
 #include "lgh/nn/blocks.hpp"
 #include "lgh/nn/checkpoint_names.hpp"
 #include "lgh/ops/group_fusion.hpp"
@@ -50,14 +52,16 @@ class JointGroupSelector : public Module<T> {
   }
 
   // The learned grouping: the group each joint is assigned to (argmax of θ).
+  // A host copy of θ (J x K values) when it lives on a device: read for
+  // reports and checkpoints, not by the training step.
   std::vector<int> assignment() const {
-    const Tensor<T> t = theta.detach().contiguous();
-    const int64_t J = t.size(0), K = t.size(1);
+    const int64_t J = theta.size(0), K = theta.size(1);
+    const std::vector<T> t = theta.detach().to_vector();
     std::vector<int> out(static_cast<size_t>(J));
     for (int64_t j = 0; j < J; ++j) {
       int best = 0;
       for (int64_t k = 1; k < K; ++k)
-        if (t.data()[j * K + k] > t.data()[j * K + best]) best = static_cast<int>(k);
+        if (t[static_cast<size_t>(j * K + k)] > t[static_cast<size_t>(j * K + best)]) best = static_cast<int>(k);
       out[static_cast<size_t>(j)] = best;
     }
     return out;
@@ -157,12 +161,7 @@ class GroupFusion : public Module<T> {
       // Inference (eval mode, no graph): BN folded into a per-channel affine and ReLU applied in the
       // same pass over the output (no concatenation is materialised).
       std::vector<Tensor<T>> scales, shifts;
-      for (auto& bn : bns) {
-        std::vector<T> s, t;
-        bn->eval_affine(s, t);
-        scales.push_back(Tensor<T>::from_data(Shape{static_cast<int64_t>(s.size())}, s));
-        shifts.push_back(Tensor<T>::from_data(Shape{static_cast<int64_t>(t.size())}, t));
-      }
+      eval_affines(scales, shifts);
       return ops::group_fusion_eval(features, weights, biases, scales, shifts, true);
     }
     std::vector<Tensor<T>> g = ops::group_fusion(features, weights, biases);
@@ -172,6 +171,37 @@ class GroupFusion : public Module<T> {
 
   std::vector<std::shared_ptr<Conv2d<T>>> convs;
   std::vector<std::shared_ptr<BatchNorm2d<T>>> bns;
+
+ protected:
+  void on_mode_change() override { drop_eval_affines(); }
+  void on_parameters_changed() override { drop_eval_affines(); }
+
+ private:
+  // The eval-mode (scale, shift) of every BN, as tensors on the parameters'
+  // device: computed on first use and kept until the parameters, the mode or
+  // the device change (Module::to calls parameters_changed), so repeated
+  // inference uploads nothing.
+  void eval_affines(std::vector<Tensor<T>>& scales, std::vector<Tensor<T>>& shifts) {
+    std::lock_guard<std::mutex> lock(eval_mutex_);
+    if (eval_scales_.empty()) {
+      for (auto& bn : bns) {
+        std::vector<T> s, t;
+        bn->eval_affine(s, t);
+        const Device device = bn->weight.device();
+        eval_scales_.push_back(Tensor<T>::from_data(Shape{static_cast<int64_t>(s.size())}, s).to(device));
+        eval_shifts_.push_back(Tensor<T>::from_data(Shape{static_cast<int64_t>(t.size())}, t).to(device));
+      }
+    }
+    scales = eval_scales_;
+    shifts = eval_shifts_;
+  }
+  void drop_eval_affines() {
+    std::lock_guard<std::mutex> lock(eval_mutex_);
+    eval_scales_.clear();
+    eval_shifts_.clear();
+  }
+  std::mutex eval_mutex_;
+  std::vector<Tensor<T>> eval_scales_, eval_shifts_;
 };
 
 // p = softmax over H·W of β_j·h_j; (u, v, d) = Σ p·(x, y, depth_j) with x the
@@ -198,13 +228,18 @@ class SoftArgmaxDepth : public Module<T> {
   }
 
   // The grids must be the index grids the soft-argmax assumes.
+  // Read on the host (a copy when the module lives on a device), when
+  // weights are loaded.
   void check_grids(const std::string& key) const {
     const int64_t n = wx.size(0);
+    const std::vector<T> x = wx.to_vector(), y = wy.to_vector();
     for (int64_t r = 0; r < n; ++r)
-      for (int64_t c = 0; c < n; ++c)
-        LGH_CHECK(wx.at({r, c}) == T(c) && wy.at({r, c}) == T(r),
+      for (int64_t c = 0; c < n; ++c) {
+        const T xv = x[static_cast<size_t>(r * n + c)], yv = y[static_cast<size_t>(r * n + c)];
+        LGH_CHECK(xv == T(c) && yv == T(r),
                   key << ".wx/wy: expected the column/row index grids (wx[r][c] = c, wy[r][c] = r), found wx["
-                      << r << "][" << c << "] = " << wx.at({r, c}) << ", wy = " << wy.at({r, c}));
+                      << r << "][" << c << "] = " << xv << ", wy = " << yv);
+      }
   }
 
   Tensor<T> beta, wx, wy;

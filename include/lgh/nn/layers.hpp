@@ -77,17 +77,21 @@ class BatchNorm2d : public Module<T> {
     return ops::batch_norm2d(x, weight, bias, running_mean, running_var, this->is_training(), kMomentum, kEps);
   }
 
-  // The eval-mode affine map y = scale * x + shift per channel.
+  // The eval-mode affine map y = scale * x + shift per channel, as host
+  // values. The statistics are copied to the host when they live on a
+  // device: callers cache the result (nn/fold.hpp's BnAffine, GroupFusion),
+  // so this is a setup cost paid once per parameter change, never inside a
+  // training step.
   void eval_affine(std::vector<T>& scale, std::vector<T>& shift) const {
     const int64_t C = weight.numel();
     scale.resize(static_cast<size_t>(C));
     shift.resize(static_cast<size_t>(C));
-    const Tensor<T> w = weight.detach().contiguous(), b = bias.detach().contiguous();
-    const Tensor<T> m = running_mean.contiguous(), v = running_var.contiguous();
-    for (int64_t c = 0; c < C; ++c) {
-      const T s = w.data()[c] / std::sqrt(v.data()[c] + T(kEps));
-      scale[static_cast<size_t>(c)] = s;
-      shift[static_cast<size_t>(c)] = b.data()[c] - m.data()[c] * s;
+    const std::vector<T> w = weight.detach().to_vector(), b = bias.detach().to_vector();
+    const std::vector<T> m = running_mean.to_vector(), v = running_var.to_vector();
+    for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
+      const T s = w[c] / std::sqrt(v[c] + T(kEps));
+      scale[c] = s;
+      shift[c] = b[c] - m[c] * s;
     }
   }
 

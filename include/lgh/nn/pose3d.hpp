@@ -44,6 +44,36 @@ struct PoseLoss {
   Tensor<T> total, xy, z;
 };
 
+// 1/s0 per sample, the normalisation of Eq. (10), computed on s0's device
+// (a kernel-level entry, so that a training step on a device reads nothing
+// back). s0 must be > 0: the CPU entry throws naming the sample; a device
+// cannot throw from a kernel without a synchronisation, so its entry writes
+// NaN for such a sample instead, and the loss comes out NaN (the data
+// readers reject a non-positive s0 before it reaches a batch).
+namespace cpu {
+template <typename T>
+void inverse_scale(const Tensor<T>& s0, const Tensor<T>& inv) {
+  const int64_t B = s0.numel();
+  const T* ps = s0.data();
+  T* pi = inv.data();
+  for (int64_t b = 0; b < B; ++b) {
+    LGH_CHECK(ps[b] > T(0), "pose_loss: s0[" << b << "] = " << ps[b] << ", expected > 0");
+    pi[b] = T(1) / ps[b];
+  }
+}
+}  // namespace cpu
+
+namespace entries {
+// s0 [B] contiguous -> inv, B contiguous values.
+struct InverseScale {
+  static constexpr const char* name = "pose_loss_inverse_scale";
+  template <typename T>
+  using Fn = void (*)(const Tensor<T>& s0, const Tensor<T>& inv);
+  template <typename T>
+  static constexpr Fn<T> cpu_entry = &cpu::inverse_scale<T>;
+};
+}  // namespace entries
+
 template <typename T>
 PoseLoss<T> pose_loss(const Tensor<T>& uvd, const Tensor<T>& intrinsics, const Tensor<T>& z_root, const Tensor<T>& s0,
                       const Tensor<T>& xyz_gt, double beta = 20.0) {
@@ -51,12 +81,8 @@ PoseLoss<T> pose_loss(const Tensor<T>& uvd, const Tensor<T>& intrinsics, const T
   const int64_t B = uvd.size(0);
   const Tensor<T> xyz = ops::backproject(uvd, intrinsics, z_root, s0);
   // 1/s0 per sample, broadcast over joints and coordinates (data, not learned).
-  Tensor<T> inv = Tensor<T>::empty(Shape{B, 1, 1});
-  const Tensor<T> s0c = s0.contiguous();
-  for (int64_t b = 0; b < B; ++b) {
-    LGH_CHECK(s0c.data()[b] > T(0), "pose_loss: s0[" << b << "] = " << s0c.data()[b] << ", expected > 0");
-    inv.data()[b] = T(1) / s0c.data()[b];
-  }
+  Tensor<T> inv = Tensor<T>::empty(Shape{B, 1, 1}, s0.device());
+  dispatch::call<entries::InverseScale, T>(s0.device(), s0.contiguous(), inv);
   const Tensor<T> pred = ops::mul(xyz, inv), gt = ops::mul(xyz_gt, inv);
   PoseLoss<T> out;
   out.xy = ops::l1_loss(ops::slice(pred, 2, 0, 2), ops::slice(gt, 2, 0, 2));
