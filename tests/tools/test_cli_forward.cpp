@@ -38,7 +38,7 @@ Files setup(const std::string& name, int batch = 2) {
     PhiloxEngine rng(1);
     model.selector->theta.copy_(TensorF::uniform(model.selector->theta.shape(), -1, 1, rng));
   }
-  io::save_weights(model, f.weights, {{"lgh.tau", "0.5"}});
+  io::save_weights(model, f.weights, {{io::kTemperatureMetadataKey, "0.5"}});
   PhiloxEngine rng(2);
   io::SafetensorsWriter w;
   w.add("image", TensorF::uniform({batch, 3, 64, 64}, 0, 1, rng));
@@ -61,7 +61,7 @@ TEST_CASE("lgh forward writes uv, depth and selector equal to the library's", "[
   CHECK(out.record("uv").shape == Shape{2, 21, 2});
   CHECK(out.record("depth").shape == Shape{2, 21});
   CHECK(out.record("selector").shape == Shape{21, 3});
-  CHECK(out.metadata().at("lgh.tau") == std::to_string(0.5));  // τ from the weights' metadata
+  CHECK(out.metadata().at(io::kTemperatureMetadataKey) == io::format_temperature(0.5));  // τ from the weights' metadata
 
   // The same computation through the library.
   auto model = io::load_model<float>(f.weights);

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <fstream>
 #include <string>
 
 #include "lgh/core/backend.hpp"
@@ -11,6 +12,7 @@
 #include "lgh/core/storage.hpp"
 #include "lgh/core/parallel.hpp"
 #include "lgh/io/safetensors.hpp"
+#include "lgh/nn/model.hpp"
 #include "lgh/ops/gumbel_softmax.hpp"
 
 namespace lgh_cli {
@@ -47,26 +49,29 @@ inline void require_device(lgh::Device d, const char* command) {
   }
 }
 
+// --config: a named config (small, paper) or a JSON file of ModelConfig keys.
+inline lgh::nn::ModelConfig load_model_config(const std::string& name) {
+  if (name == "paper" || name == "small") return lgh::nn::ModelConfig::named(name);
+  std::ifstream in(name);
+  LGH_CHECK(in.good(), "--config: '" << name << "' is neither paper, small nor a readable JSON file");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    LGH_FAIL("--config: '" << name << "' is not valid JSON: " << e.what());
+  }
+  try {
+    return lgh::nn::ModelConfig::from_json(j);
+  } catch (const lgh::Error& e) {
+    LGH_FAIL("--config '" << name << "': " << e.what());
+  }
+}
+
 inline lgh::ops::SelectorMode parse_selector_mode(const std::string& s) {
   if (s == "hard") return lgh::ops::SelectorMode::Hard;
   if (s == "soft") return lgh::ops::SelectorMode::Soft;
   if (s == "sample") return lgh::ops::SelectorMode::Sample;
   LGH_FAIL("unknown selector '" << s << "' (expected hard, soft or sample)");
-}
-
-// τ stored by training in the weights' metadata ("lgh.tau"), else `fallback`.
-inline double metadata_temperature(const lgh::io::SafetensorsReader& f, double fallback) {
-  auto it = f.metadata().find("lgh.tau");
-  if (it == f.metadata().end()) return fallback;
-  double t = 0;
-  try {
-    t = std::stod(it->second);
-  } catch (const std::exception&) {
-    t = 0;
-  }
-  LGH_CHECK(t > 0 && std::isfinite(t),
-            "weights file '" << f.path() << "': metadata 'lgh.tau' = '" << it->second << "' is not a positive number");
-  return t;
 }
 
 }  // namespace lgh_cli

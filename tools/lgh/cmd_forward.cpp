@@ -51,7 +51,7 @@ void run_forward(const ForwardArgs& a) {
 
   lgh::nn::SelectorOptions opt;
   opt.mode = parse_selector_mode(a.selector);
-  opt.temperature = a.tau > 0 ? a.tau : metadata_temperature(weights_file, 1.0);
+  opt.temperature = a.tau > 0 ? a.tau : lgh::io::read_temperature(weights_file, 1.0);
   opt.noise = lgh::Philox(a.seed, 0);
 
   lgh::nn::ModelOutput<float> out;
@@ -67,7 +67,7 @@ void run_forward(const ForwardArgs& a) {
   w.add("depth", out.depth().contiguous());
   w.add("selector", out.selector);
   w.set_metadata("lgh.selector", a.selector);
-  w.set_metadata("lgh.tau", std::to_string(opt.temperature));
+  w.set_metadata(lgh::io::kTemperatureMetadataKey, lgh::io::format_temperature(opt.temperature));
   w.write(a.output);
   std::fprintf(stderr, "forward: %lld image(s) of %lldx%lld, K = %d, selector %s (tau %g) -> %s\n",
                static_cast<long long>(s[0]), static_cast<long long>(s[2]), static_cast<long long>(s[3]),

@@ -7,6 +7,7 @@
 // inferred from the tensor shapes.
 #pragma once
 
+#include <cmath>
 #include <memory>
 #include <sstream>
 
@@ -17,6 +18,10 @@ namespace lgh {
 namespace io {
 
 inline const std::string kConfigMetadataKey = "lgh.config";
+// The selector temperature τ a model was trained to (Eq. 8), written by
+// training and read by inference as the default τ of the soft and sampled
+// selectors.
+inline const std::string kTemperatureMetadataKey = "lgh.tau";
 
 // ---- state dicts of any module ---------------------------------------------------
 
@@ -155,6 +160,23 @@ inline nn::ModelConfig read_config(const SafetensorsReader& f) {
     LGH_FAIL("weights file '" << f.path() << "': metadata '" << kConfigMetadataKey << "': " << e.what());
   }
 }
+
+// τ from the file's metadata (kTemperatureMetadataKey), else `fallback`.
+inline double read_temperature(const SafetensorsReader& f, double fallback) {
+  auto it = f.metadata().find(kTemperatureMetadataKey);
+  if (it == f.metadata().end()) return fallback;
+  double t = 0;
+  try {
+    t = std::stod(it->second);
+  } catch (const std::exception&) {
+    t = 0;
+  }
+  LGH_CHECK(t > 0 && std::isfinite(t), "weights file '" << f.path() << "': metadata '" << kTemperatureMetadataKey
+                                                         << "' = '" << it->second << "' is not a positive number");
+  return t;
+}
+
+inline std::string format_temperature(double tau) { return std::to_string(tau); }
 
 template <typename T>
 void save_weights(const nn::LearnableGroupsModel<T>& model, const std::string& path,
