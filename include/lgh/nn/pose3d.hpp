@@ -9,8 +9,10 @@
 // et al., ECCV 2018).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <vector>
 
 #include "lgh/data/hand.hpp"
 #include "lgh/ops/backproject.hpp"
@@ -143,6 +145,135 @@ inline RootRecovery recover_root_depth(const double (*uvd)[3], const std::array<
   }
   r.z_root = (-B + std::sqrt(disc)) / (2 * A) * bone_length_mm;
   return r;
+}
+
+// ---- root depth from every bone -------------------------------------------------
+
+// Bone lengths of an average adult hand relative to the reference bone
+// (middle MCP-PIP = 1): entry j is the bone from joint j to its parent
+// data::kParent[j] (0 for the wrist, which has none). These are the
+// proportions of the synthetic hand model (data/synthetic/hand_model.hpp,
+// HandModel::adult(), whose jitter is symmetric about them); a test holds the
+// two together.
+constexpr std::array<double, data::kNumJoints> kMeanBoneRatios = {
+    0,                                                  // wrist
+    28.0 / 45, 32.0 / 45, 46.0 / 45, 35.7351 / 45,      // thumb: tip-IP, IP-MCP, MCP-CMC, CMC-wrist
+    21.0 / 45, 23.0 / 45, 40.0 / 45, 84.8999 / 45,      // index: tip-DIP, DIP-PIP, PIP-MCP, MCP-wrist
+    23.0 / 45, 27.0 / 45, 45.0 / 45, 86.0 / 45,         // middle (PIP-MCP is the reference bone)
+    23.0 / 45, 26.0 / 45, 42.0 / 45, 83.1986 / 45,      // ring
+    21.0 / 45, 19.0 / 45, 33.0 / 45, 80.0562 / 45};     // little
+
+struct AllBonesOptions {
+  // Scale c of the Cauchy loss ρ(r) = c² log(1 + r²/c²) on each bone's
+  // length residual r (bone units): residuals well below c count as in
+  // least squares, a bone far off (a mispredicted joint) only logarithmically.
+  // 0 gives plain least squares.
+  double robust_scale = 0.15;
+  std::array<double, data::kNumJoints> bone_ratios = kMeanBoneRatios;
+};
+
+// z_root fitted to every bone of the hand. In bone units (reference bone = 1),
+// joint n sits at X_n(z) = (z + d_n) (x̄_n, ȳ_n, 1) for a root depth z; the
+// bone (n, m) then has length |X_n(z) - X_m(z)| = |z a + b| with
+// a = p_n - p_m, b = d_n p_n - d_m p_m, p = (x̄, ȳ, 1). The fit minimises
+//   f(z) = Σ_bones ρ(|z a + b| - L_nm)
+// over z with every joint in front of the camera (z + d_n > 0), L_nm from
+// `bone_ratios`. f is one-dimensional but not convex (ρ is robust, and each
+// length is the square root of a quadratic), so it is scanned on a
+// logarithmic grid from just in front of the camera to 10^4 bone lengths and
+// the best bracket refined by golden-section search. With the reference bone
+// alone and least squares this is Iqbal et al.'s closed form; with all 20
+// bones the noise of single joints averages out (docs/model.md, "Root depth
+// without ground truth", measures both). `exact` is false when the best z lies
+// at the end of the range (no bone constrains the depth).
+inline RootRecovery recover_root_depth_all_bones(const double (*uvd)[3], const std::array<double, 4>& K,
+                                                 double bone_length_mm = kDefaultBoneLengthMm,
+                                                 const AllBonesOptions& options = {}) {
+  LGH_CHECK(bone_length_mm > 0, "recover_root_depth_all_bones: bone length must be positive, got " << bone_length_mm);
+  LGH_CHECK(K[0] != 0 && K[1] != 0, "recover_root_depth_all_bones: focal lengths must be non-zero");
+  LGH_CHECK(options.robust_scale >= 0, "recover_root_depth_all_bones: robust_scale must be >= 0, got " << options.robust_scale);
+  struct Bone {
+    double a[3], b[3], length;
+  };
+  std::vector<Bone> bones;
+  double d_min = 0;
+  for (int n = 0; n < data::kNumJoints; ++n) {
+    for (int c = 0; c < 3; ++c)
+      LGH_CHECK(std::isfinite(uvd[n][c]), "recover_root_depth_all_bones: joint " << n << " has a non-finite prediction");
+    d_min = std::min(d_min, uvd[n][2]);
+    const int m = data::kParent[n];
+    if (m < 0 || options.bone_ratios[n] <= 0) continue;
+    const double pn[3] = {(uvd[n][0] - K[2]) / K[0], (uvd[n][1] - K[3]) / K[1], 1};
+    const double pm[3] = {(uvd[m][0] - K[2]) / K[0], (uvd[m][1] - K[3]) / K[1], 1};
+    Bone b;
+    for (int c = 0; c < 3; ++c) {
+      b.a[c] = pn[c] - pm[c];
+      b.b[c] = uvd[n][2] * pn[c] - uvd[m][2] * pm[c];
+    }
+    b.length = options.bone_ratios[n];
+    bones.push_back(b);
+  }
+  LGH_CHECK(!bones.empty(), "recover_root_depth_all_bones: no bone has a positive length ratio");
+  const double c2 = options.robust_scale * options.robust_scale;
+  const auto cost = [&](double z) {
+    double f = 0;
+    for (const Bone& b : bones) {
+      double l2 = 0;
+      for (int c = 0; c < 3; ++c) l2 += (z * b.a[c] + b.b[c]) * (z * b.a[c] + b.b[c]);
+      const double r = std::sqrt(l2) - b.length;
+      f += c2 > 0 ? c2 * std::log1p(r * r / c2) : r * r;
+    }
+    return f;
+  };
+  // Every joint in front of the camera: z > -min_n d_n (a hair more).
+  const double z_lo = std::max(-d_min, 0.0) + 1e-3, z_hi = 1e4;
+  constexpr int kGrid = 400;
+  const double ratio = std::pow(z_hi / z_lo, 1.0 / (kGrid - 1));
+  int best = 0;
+  double best_f = cost(z_lo);
+  std::vector<double> z(kGrid);
+  for (int i = 0; i < kGrid; ++i) {
+    z[static_cast<size_t>(i)] = z_lo * std::pow(ratio, i);
+    const double f = cost(z[static_cast<size_t>(i)]);
+    if (f < best_f) {
+      best_f = f;
+      best = i;
+    }
+  }
+  double lo = z[static_cast<size_t>(std::max(best - 1, 0))], hi = z[static_cast<size_t>(std::min(best + 1, kGrid - 1))];
+  const double g = 0.5 * (std::sqrt(5.0) - 1);
+  double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo), f1 = cost(x1), f2 = cost(x2);
+  for (int it = 0; it < 100 && hi - lo > 1e-10 * hi; ++it) {
+    if (f1 < f2) {
+      hi = x2;
+      x2 = x1;
+      f2 = f1;
+      x1 = hi - g * (hi - lo);
+      f1 = cost(x1);
+    } else {
+      lo = x1;
+      x1 = x2;
+      f1 = f2;
+      x2 = lo + g * (hi - lo);
+      f2 = cost(x2);
+    }
+  }
+  RootRecovery r;
+  r.z_root = 0.5 * (lo + hi) * bone_length_mm;
+  r.exact = best > 0 && best < kGrid - 1;
+  return r;
+}
+
+// The two ways to find the root depth without ground truth.
+enum class RootMethod {
+  ReferenceBone,  // Iqbal et al.'s closed form on the reference bone alone
+  AllBones,       // the robust fit to every bone (the default: docs/model.md measures both)
+};
+
+inline RootRecovery recover_root_depth(const double (*uvd)[3], const std::array<double, 4>& K, double bone_length_mm,
+                                       RootMethod method) {
+  return method == RootMethod::AllBones ? recover_root_depth_all_bones(uvd, K, bone_length_mm)
+                                        : recover_root_depth(uvd, K, bone_length_mm);
 }
 
 // Eq. (3) for one hand, in mm: xyz[j] from uvd[j] (pixels, units of s0) and K.
