@@ -60,3 +60,14 @@
 #if defined(LGH_HAVE_MATIO)
 #include "lgh/data/stb_mat.hpp"
 #endif
+
+// eval
+#include "lgh/eval/estimate.hpp"
+#include "lgh/eval/evaluate.hpp"
+#include "lgh/eval/metrics.hpp"
+#include "lgh/eval/plot.hpp"
+
+// train
+#include "lgh/train/checkpoint.hpp"
+#include "lgh/train/step.hpp"
+#include "lgh/train/trainer.hpp"

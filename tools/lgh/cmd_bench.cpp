@@ -4,8 +4,9 @@
 //             [--device cpu|cuda] [--iters N] [--warmup N] [--threads N] --json OUT
 //
 // infer: eval mode, no graph (the fused inference path), hard selector.
-// train: train mode (BN batch statistics), sampled selector, Eq. (10) loss,
-//        backward and an Adam step with the paper's three parameter groups.
+// train: one stage-2 step of train::TrainStep: train mode (BN batch
+//        statistics), sampled selector, Eq. (10) loss, backward and an Adam
+//        step with the paper's parameter groups.
 // Inputs are random (the time does not depend on their values). Reports the
 // median, mean and min per iteration and images/s, on stderr as it goes and as
 // JSON in OUT.
@@ -19,8 +20,8 @@
 #include "commands.hpp"
 #include "lgh/io/atomic_file.hpp"
 #include "lgh/nn/model.hpp"
-#include "lgh/nn/pose3d.hpp"
-#include "lgh/optim/adam.hpp"
+#include "lgh/eval/metrics.hpp"
+#include "lgh/train/step.hpp"
 
 namespace lgh_cli {
 
@@ -31,35 +32,12 @@ struct BenchArgs {
   int batch = 1, iters = 10, warmup = 2, threads = 0;
 };
 
-lgh::nn::ModelConfig load_config(const std::string& name) {
-  if (name == "paper" || name == "small") return lgh::nn::ModelConfig::named(name);
-  std::ifstream in(name);
-  LGH_CHECK(in.good(), "--config: '" << name << "' is neither paper, small nor a readable JSON file");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    LGH_FAIL("--config: '" << name << "' is not valid JSON: " << e.what());
-  }
-  try {
-    return lgh::nn::ModelConfig::from_json(j);
-  } catch (const lgh::Error& e) {
-    LGH_FAIL("--config '" << name << "': " << e.what());
-  }
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 void run_bench(const BenchArgs& a) {
   using namespace lgh;
   const Device device = Device::parse(a.device);
   require_device(device, "bench");
   apply_threads(a.threads);
-  const nn::ModelConfig config = load_config(a.config);
+  const nn::ModelConfig config = load_model_config(a.config);
   // Validate the output location before spending minutes on the benchmark.
   { io::AtomicFile probe(a.json); }
 
@@ -70,40 +48,31 @@ void run_bench(const BenchArgs& a) {
   PhiloxEngine rng(7);
   const TensorF image = TensorF::uniform({B, 3, S, S}, 0, 1, rng).to(device);
 
-  // Training data and optimiser (paper: lr 1e-1 for θ, 1e-2 fusion, 1e-4 rest).
-  TensorF K, z_root, s0, xyz;
-  std::unique_ptr<optim::Adam<float>> adam;
-  nn::FlatParameters<float> flat;
+  // A training step is the library's (train::TrainStep: stage 2, Eq. 10,
+  // the paper's parameter groups and learning rates) on a random batch.
+  data::Batch batch;
+  batch.image = image;
+  std::unique_ptr<train::TrainStep> trainer;
   if (train) {
-    K = TensorF::empty({B, 4});
-    z_root = TensorF::empty({B});
-    s0 = TensorF::empty({B});
+    batch.K = TensorF::empty({B, 4});
+    batch.z_root = TensorF::empty({B});
+    batch.s0 = TensorF::empty({B});
     for (int64_t b = 0; b < B; ++b) {
-      K.at({b, 0}) = K.at({b, 1}) = float(2.5 * S);
-      K.at({b, 2}) = K.at({b, 3}) = float(S / 2);
-      z_root.at({b}) = 500.f;
-      s0.at({b}) = 40.f;
+      batch.K.at({b, 0}) = batch.K.at({b, 1}) = float(2.5 * S);
+      batch.K.at({b, 2}) = batch.K.at({b, 3}) = float(S / 2);
+      batch.z_root.at({b}) = 500.f;
+      batch.s0.at({b}) = 40.f;
     }
-    xyz = TensorF::uniform({B, J, 3}, -60, 560, rng);
+    batch.xyz = TensorF::uniform({B, J, 3}, -60, 560, rng);
     // The whole step stays on the device: data, parameters (flattened
     // there), gradients and the optimiser's state.
-    K = K.to(device);
-    z_root = z_root.to(device);
-    s0 = s0.to(device);
-    xyz = xyz.to(device);
-    flat = nn::flatten(model);
-    std::vector<optim::ParamGroup<float>> groups(3);
-    groups[0].name = "backbone";
-    groups[0].params = model.parameters(nn::ParamGroup::Backbone);
-    groups[0].lr = 1e-4;
-    groups[1].name = "selector";
-    groups[1].params = model.parameters(nn::ParamGroup::Selector);
-    groups[1].lr = 1e-1;
-    groups[2].name = "fusion";
-    groups[2].params = model.parameters(nn::ParamGroup::Fusion);
-    groups[2].lr = 1e-2;
-    if (groups[2].params.empty()) groups.pop_back();
-    adam = std::make_unique<optim::Adam<float>>(groups);
+    batch.K = batch.K.to(device);
+    batch.z_root = batch.z_root.to(device);
+    batch.s0 = batch.s0.to(device);
+    batch.xyz = batch.xyz.to(device);
+    nn::flatten(model);
+    trainer = std::make_unique<train::TrainStep>(model, train::Stage::Full, train::LearningRates{},
+                                                 train::GroupMode::Learned, optim::TemperatureSchedule{}, 1);
     model.train();
   } else {
     model.eval();
@@ -117,16 +86,7 @@ void run_bench(const BenchArgs& a) {
       nn::ModelOutput<float> out = model.forward(image);
       return;
     }
-    nn::SelectorOptions opt;
-    opt.mode = nn::SelectorMode::Sample;
-    opt.temperature = 5.0;
-    opt.noise = Philox(1, static_cast<uint64_t>(i));
-    model.zero_grad();
-    const auto out = model.forward(image, opt);
-    const auto loss = nn::pose_loss(out.uvd, K, z_root, s0, xyz);
-    loss.total.backward();
-    adam->step();
-    last_loss = loss.total.detach();
+    trainer->run(batch, i < 0 ? 0 : i, 0);  // τ = 5, the schedule's start
   };
 
   std::fprintf(stderr, "bench: %s config (%lld parameters), %s, batch %d, %d threads\n", a.config.c_str(),
@@ -145,7 +105,7 @@ void run_bench(const BenchArgs& a) {
     std::fprintf(stderr, "  iter %d/%d: %.2f ms (%.1f images/s), ETA %.0f s\n", i + 1, a.iters, ms.back(),
                  1000.0 * B / ms.back(), elapsed / (i + 1) * (a.iters - i - 1));
   }
-  const double med = median(ms);
+  const double med = eval::median(ms);
   const double mean = std::accumulate(ms.begin(), ms.end(), 0.0) / ms.size();
   const double best = *std::min_element(ms.begin(), ms.end());
   nlohmann::json j = {{"config", a.config}, {"model", config.to_json()}, {"mode", a.mode}, {"batch", a.batch},

@@ -20,5 +20,9 @@ int run(int argc, const char* const* argv, const std::function<void(CLI::App&)>&
 void add_synth_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_metrics_command(CLI::App& app);
+void add_infer_command(CLI::App& app);
 
 }  // namespace lgh_cli

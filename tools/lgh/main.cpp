@@ -17,6 +17,10 @@ int run(int argc, const char* const* argv, const std::function<void(CLI::App&)>&
   app.name("lgh");
   app.require_subcommand(1);
   app.set_version_flag("--version", "lgh " LGH_VERSION_STRING);
+  lgh_cli::add_train_command(app);
+  lgh_cli::add_eval_command(app);
+  lgh_cli::add_infer_command(app);
+  lgh_cli::add_metrics_command(app);
   lgh_cli::add_forward_command(app);
   lgh_cli::add_bench_command(app);
   lgh_cli::add_synth_command(app);
