@@ -3,24 +3,28 @@
 # only missing packages are installed, and the package lists are refreshed
 # only when something must be installed).
 #
-#   bash tools/setup.sh           the build and the tests
+#   bash tools/setup.sh           everything: build, tests, benchmarks, the PyTorch references
+#   bash tools/setup.sh build     only what building the library and the lgh tool needs
 #   bash tools/setup.sh --fuzz    also clang and libFuzzer, for tools/fuzz.sh
 #                                 and tools/sanitize.sh (docs/reliability.md)
 set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libeigen3-dev catch2 libstb-dev nlohmann-json3-dev libcli11-dev libmatio-dev libbenchmark-dev
+  libeigen3-dev catch2 libstb-dev nlohmann-json3-dev libcli11-dev libmatio-dev
   libpng-dev libjpeg62-turbo-dev
-  python3 python3-numpy python3-scipy python3-torch
-  qemu-user
 )
+build_only=0
 for arg in "$@"; do
   case "$arg" in
+    build) build_only=1 ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
-    *) echo "setup: unknown option '$arg' (expected --fuzz)" >&2; exit 2 ;;
+    *) echo "setup: unknown option '$arg' (expected build or --fuzz)" >&2; exit 2 ;;
   esac
 done
+if [ "$build_only" = 0 ]; then
+  packages+=(libbenchmark-dev python3 python3-numpy python3-scipy python3-torch qemu-user)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

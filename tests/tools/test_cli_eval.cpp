@@ -9,8 +9,16 @@ using namespace cli_test;
 
 namespace {
 
+// `extra` adds flags; a flag it names replaces the default one.
 std::string eval_args(const std::string& weights, const std::string& json, const std::string& extra = "") {
-  return "eval --weights " + q(weights) + " --data synthetic --json " + q(json) + " --samples 4 --batch 2 --threads 1 " + extra;
+  const std::pair<const char*, std::string> defaults[] = {{"--weights", q(weights)}, {"--data", "synthetic"},
+                                                          {"--json", q(json)},       {"--samples", "4"},
+                                                          {"--batch", "2"},          {"--threads", "1"}};
+  std::string args = "eval";
+  for (const auto& d : defaults)
+    if ((" " + extra + " ").find(std::string(" ") + d.first + " ") == std::string::npos)
+      args += std::string(" ") + d.first + " " + d.second;
+  return args + " " + extra;
 }
 
 }  // namespace
@@ -20,10 +28,12 @@ TEST_CASE("lgh eval: the protocol's JSON, equal to the library's, and the PCK pl
   const std::string w = write_tiny_weights(dir), json = (dir / "m.json").string();
   for (const char* plot : {"pck.svg", "pck.png"}) {
     const std::string p = (dir / plot).string();
-    auto r = run_lgh(eval_args(w, json, "--plot " + q(p) + " --selector hard --device cpu"), dir);
+    const std::string g = (dir / "groups.png").string();
+    auto r = run_lgh(eval_args(w, json, "--plot " + q(p) + " --groups " + q(g) + " --selector hard --device cpu"), dir);
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
-    CHECK_THAT(r.out, Catch::Contains("EPE mean") && Catch::Contains("AUC 20-50"));
+    CHECK_THAT(r.out, Catch::Contains("EPE mean") && Catch::Contains("AUC 20-50") && Catch::Contains("group 1:"));
+    CHECK(slurp(g).substr(1, 3) == "PNG");
     const std::string bytes = slurp(p);
     if (std::string(plot) == "pck.svg")
       CHECK_THAT(bytes, Catch::StartsWith("<svg") && Catch::Contains("polyline"));
@@ -36,7 +46,8 @@ TEST_CASE("lgh eval: the protocol's JSON, equal to the library's, and the PCK pl
   CHECK(j.at("samples") == 4);
   CHECK(j.at("protocol") == "rhd");
   CHECK(j.at("thresholds_mm").size() == 20);
-  // The same evaluation through the library.
+  // The same evaluation through the library (with the tool's thread count).
+  lgh::set_num_threads(1);
   auto model = lgh::io::load_model<float>(w);
   lgh::eval::EvalOptions o;
   o.batch = 2;
@@ -63,6 +74,10 @@ TEST_CASE("lgh eval: protocols, selectors and a FreiHAND-layout folder", "[cli][
   REQUIRE(run_lgh(eval_args(w, c, "--selector soft"), dir).exit_code == 0);
   CHECK(nlohmann::json::parse(slurp(a)).at("pck") == nlohmann::json::parse(slurp(b)).at("pck"));
   CHECK(nlohmann::json::parse(slurp(a)).at("epe_mean_mm") != nlohmann::json::parse(slurp(c)).at("epe_mean_mm"));
+  // The authors' crop rule gives other crops, hence other figures.
+  REQUIRE(run_lgh(eval_args(w, a, "--crop-box reference"), dir).exit_code == 0);
+  REQUIRE(run_lgh(eval_args(w, b, "--crop-box auto"), dir).exit_code == 0);
+  CHECK(nlohmann::json::parse(slurp(a)).at("epe_mean_mm") != nlohmann::json::parse(slurp(b)).at("epe_mean_mm"));
   // A folder written by lgh synth, read as FreiHAND (its training split).
   const std::string synth = (dir / "synth").string();
   REQUIRE(run_lgh("synth --out " + q(synth) + " --count 3 --size 224 --seed 9 --quiet", dir).exit_code == 0);
@@ -79,6 +94,7 @@ TEST_CASE("lgh eval: errors exit 1, usage errors 2, nothing written", "[cli][eva
   const auto dir = scratch("eval_errors");
   const std::string w = write_tiny_weights(dir), json = (dir / "m.json").string();
   check_error(run_lgh(eval_args(w, json, "--plot " + q((dir / "pck.pdf").string())), dir), "must end in .png or .svg");
+  check_error(run_lgh(eval_args(w, json, "--groups " + q((dir / "groups.svg").string())), dir), "must end in .png");
   check_error(run_lgh(eval_args(w, json, "--device cuda"), dir), "--device cuda");
   check_error(run_lgh("eval --weights " + q(w) + " --data rhd:" + q((dir / "nowhere").string()) + " --json " + q(json), dir),
               "is not a directory");
@@ -90,7 +106,7 @@ TEST_CASE("lgh eval: errors exit 1, usage errors 2, nothing written", "[cli][eva
   check_usage(run_lgh("eval --data synthetic --json " + q(json), dir), "--weights");
   check_usage(run_lgh("eval --weights " + q(w) + " --json " + q(json), dir), "--data");
   check_usage(run_lgh("eval --weights " + q(w) + " --data synthetic", dir), "--json");
-  for (const char* bad : {"--protocol coco", "--selector argmax", "--samples 0", "--batch 0", "--tau -1", "--data do",
+  for (const char* bad : {"--protocol coco", "--selector argmax", "--samples 0", "--batch 0", "--crop-box tight", "--tau -1", "--data do",
                           "--threads -1", "--device tpu", "--seed -2"}) {
     INFO(bad);
     check_usage(run_lgh(eval_args(w, json, bad), dir));
@@ -99,7 +115,7 @@ TEST_CASE("lgh eval: errors exit 1, usage errors 2, nothing written", "[cli][eva
   CHECK_FALSE(std::filesystem::exists(json));
   auto h = run_lgh("eval --help", dir);
   CHECK(h.exit_code == 0);
-  for (const char* flag : {"--weights", "--data", "--protocol", "--json", "--plot", "--samples", "--batch", "--selector",
+  for (const char* flag : {"--weights", "--data", "--protocol", "--json", "--plot", "--groups", "--samples", "--crop-box", "--batch", "--selector",
                            "--tau", "--seed", "--device", "--threads"})
     CHECK_THAT(h.out, Catch::Contains(flag));
 }

@@ -38,6 +38,7 @@ TEST_CASE("lgh infer: the JSON of every image, equal to the library's, and overl
   const auto j = nlohmann::json::parse(slurp(json));
   REQUIRE(j.at("images").size() == 2);
   CHECK(j.at("root_method") == "reference-bone");
+  lgh::set_num_threads(1);  // the tool's thread count: the same sums in the same order
   auto model = lgh::io::load_model<float>(w);
   lgh::eval::EstimateOptions o;
   o.box = lgh::eval::PixelBox{10, 12, 70, 60};
@@ -60,7 +61,7 @@ TEST_CASE("lgh infer: the JSON of every image, equal to the library's, and overl
     CHECK(std::filesystem::exists(overlay + (i == 0 ? "/hand_a.png" : "/hand_b.png")));
   }
   // One file; the defaults (whole image, intrinsics from its size, all-bones root).
-  r = run_lgh("infer --weights " + q(w) + " --image " + q(images + "/hand_b.png") + " --json " + q(json), dir);
+  r = run_lgh("infer --weights " + q(w) + " --image " + q(images + "/hand_b.png") + " --json " + q(json) + " --threads 1", dir);
   REQUIRE(r.exit_code == 0);
   const auto e = nlohmann::json::parse(slurp(json)).at("images").at(0);
   CHECK(e.at("bbox") == nlohmann::json({0, 0, 96, 96}));

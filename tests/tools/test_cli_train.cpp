@@ -9,11 +9,18 @@ using namespace cli_test;
 
 namespace {
 
-// A short run of the tiny model on synthetic hands; `extra` adds or overrides flags.
+// A short run of the tiny model on synthetic hands; `extra` adds flags, and a
+// flag it names replaces the default one (lgh takes each flag once).
 std::string train_args(const std::string& cfg, const std::string& out, const std::string& extra = "") {
-  return "train --data synthetic --config " + q(cfg) + " --out " + q(out) +
-         " --steps 4 --batch 2 --stage1-steps 2 --eval-every 2 --eval-samples 2 --checkpoint-every 2 --log-every 1"
-         " --threads 1 " + extra;
+  const std::pair<const char*, std::string> defaults[] = {
+      {"--data", "synthetic"}, {"--config", q(cfg)}, {"--out", q(out)}, {"--steps", "4"}, {"--batch", "2"},
+      {"--stage1-steps", "2"}, {"--eval-every", "2"}, {"--eval-samples", "2"}, {"--checkpoint-every", "2"},
+      {"--log-every", "1"}, {"--threads", "1"}};
+  std::string args = "train";
+  for (const auto& d : defaults)
+    if ((" " + extra + " ").find(std::string(" ") + d.first + " ") == std::string::npos)
+      args += std::string(" ") + d.first + " " + d.second;
+  return args + " " + extra;
 }
 
 std::vector<float> tensor(const std::string& file, const std::string& name) {

@@ -3,8 +3,8 @@
 // and writes the JSON (the keys of `lgh metrics`) and the PCK plot.
 //
 //   lgh eval --weights W --data synthetic|rhd:DIR|stb:DIR|freihand:DIR|do:DIR
-//            [--protocol rhd|stb|freihand|do] --json OUT [--plot pck.svg|pck.png]
-//            [--samples N] [--batch B] [--selector hard|soft|sample] [--tau T] [--seed N]
+//            [--protocol rhd|stb|freihand|do] --json OUT [--plot pck.svg|pck.png] [--groups groups.png]
+//            [--samples N] [--crop-box auto|reference] [--batch B] [--selector hard|soft|sample] [--tau T] [--seed N]
 //            [--device cpu|cuda] [--threads N]
 #include <unistd.h>
 
@@ -24,7 +24,7 @@ namespace lgh_cli {
 namespace {
 
 struct EvalArgs {
-  std::string weights, data, protocol, json, plot, selector = "hard", device = "cpu";
+  std::string weights, data, protocol, json, plot, groups, selector = "hard", device = "cpu", crop_box = "auto";
   int64_t samples = 0, batch = 8;
   double tau = 0;
   uint64_t seed = 0;
@@ -45,6 +45,10 @@ void run_eval(const EvalArgs& a) {
               "--plot '" << a.plot << "': the file name must end in .png or .svg");
     io::AtomicFile probe(a.plot);
   }
+  if (!a.groups.empty()) {
+    LGH_CHECK(eval::detail::ends_with(a.groups, ".png"), "--groups '" << a.groups << "': the file name must end in .png");
+    io::AtomicFile probe(a.groups);
+  }
 
   io::SafetensorsReader weights_file(a.weights);
   nn::LearnableGroupsModel<float> model(io::read_config(weights_file));
@@ -58,6 +62,7 @@ void run_eval(const EvalArgs& a) {
   o.protocol = a.protocol.empty() ? default_protocol(spec) : eval::parse_protocol(a.protocol);
   o.batch = a.batch;
   o.max_samples = a.samples;
+  o.box_source = a.crop_box == "reference" ? data::BoxSource::kReference : data::BoxSource::kAuto;
   o.selector.mode = parse_selector_mode(a.selector);
   o.selector.temperature = a.tau > 0 ? a.tau : io::read_temperature(weights_file, 1.0);
   o.selector.noise = Philox(a.seed, 0);
@@ -80,6 +85,11 @@ void run_eval(const EvalArgs& a) {
                      m.curve.thresholds, m.curve.pck};
     eval::write_pck_plot(a.plot, {c});
   }
+  if (!a.groups.empty()) {
+    const std::vector<int> g = model.selector->assignment();
+    data::write_image(a.groups, eval::draw_joint_groups(g, model.config().num_groups, "learned groups"));
+    std::printf("%s", eval::joint_groups_text(g, model.config().num_groups).c_str());
+  }
   io::write_file_atomic(a.json, j.dump(2) + "\n");
   std::printf("eval: %lld samples of %s (%s protocol): EPE mean %.2f mm, median %.2f mm, AUC 0-50 %.3f, "
               "AUC 20-50 %.3f (true 20-50 grid: %.3f); 2D EPE %.2f px -> %s\n",
@@ -101,9 +111,15 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"rhd", "stb", "freihand", "do"}));
   cmd->add_option("--json", a->json, "Where to write the metrics (JSON, the keys of lgh metrics)")->required();
   cmd->add_option("--plot", a->plot, "Also draw the PCK curve: a .png or .svg file");
+  cmd->add_option("--groups", a->groups, "Also draw the weights' joint groups (argmax of theta) on a hand: a .png file");
   cmd->add_option("--samples", a->samples,
                   "Evaluate the first N samples (synthetic: N held-out hands, default 512; else all)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  cmd->add_option("--crop-box", a->crop_box,
+                  "auto (the hand mask, else the joints, with a 1.2 margin) or reference (the authors' RHD crop rule, "
+                  "for weights trained on their crops)")
+      ->check(CLI::IsMember({"auto", "reference"}))
+      ->capture_default_str();
   cmd->add_option("--batch", a->batch, "Batch size")->check(CLI::Range(int64_t{1}, int64_t{4096}))->capture_default_str();
   cmd->add_option("--selector", a->selector, "Joint-group selector: hard (default), soft or sample")
       ->check(CLI::IsMember({"hard", "soft", "sample"}))

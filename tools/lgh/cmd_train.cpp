@@ -103,12 +103,12 @@ void run_train(const TrainArgs& a) {
   };
 
   train::Trainer trainer(config, train_data, heldout, o);
-  std::printf("train: %s config (%lld parameters, K = %d, fusion %s, %s groups) on %s, %lld steps of %lld, "
-              "stage %s, %d threads -> %s\n",
-              a.config.c_str(), static_cast<long long>(trainer.model().num_parameters()),
-              config.num_groups, config.uses_fusion() ? "on" : "off", a.manual_groups ? "manual" : "learned",
-              train_data->name().c_str(), static_cast<long long>(a.steps), static_cast<long long>(a.batch),
-              a.stage.c_str(), num_threads(), a.out.c_str());
+  const char* groups = config.num_groups == 1 ? "no groups" : a.manual_groups ? "manual groups" : "learned groups";
+  std::printf("train: %s config (%lld parameters, K = %d, fusion %s, %s) on %s, %lld steps of %lld, "
+              "stage %s, threads: %d -> %s\n",
+              a.config.c_str(), static_cast<long long>(trainer.model().num_parameters()), config.num_groups,
+              config.uses_fusion() ? "on" : "off", groups, train_data->name().c_str(), static_cast<long long>(a.steps),
+              static_cast<long long>(a.batch), a.stage.c_str(), num_threads(), a.out.c_str());
   std::fflush(stdout);
   trainer.run();
   std::printf("done: %s/{last,best}.safetensors, log.csv, groups.png, groups.txt\n", a.out.c_str());

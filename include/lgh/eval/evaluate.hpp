@@ -81,6 +81,10 @@ struct EvalOptions {
   int workers = 1;          // loader threads
   nn::SelectorOptions selector;  // hard by default
   double bone_length_mm = nn::kDefaultBoneLengthMm;  // Dexter+Object's root recovery
+  // The crop box: the hand mask (else the joints) with a 1.2 margin, or the
+  // authors' RHD rule (data::BoxSource::kReference) to score weights trained
+  // on their crops.
+  data::BoxSource box_source = data::BoxSource::kAuto;
   // Called after each batch with (samples done, samples in all).
   std::function<void(int64_t, int64_t)> progress;
 };
@@ -112,6 +116,7 @@ EvalResult evaluate(nn::LearnableGroupsModel<T>& model, std::shared_ptr<const da
   lo.drop_last = false;
   lo.epochs = 1;
   lo.crop.size = static_cast<int>(model.config().input_size);
+  lo.crop.box_source = options.box_source;
   data::Loader loader(dataset, lo);
 
   EvalResult r;
