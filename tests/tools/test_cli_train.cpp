@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli_fixtures.hpp"
 #include "lgh/train/checkpoint.hpp"
@@ -10,15 +11,18 @@ using namespace cli_test;
 namespace {
 
 // A short run of the tiny model on synthetic hands; `extra` adds flags, and a
-// flag it names replaces the default one (lgh takes each flag once).
+// flag it names replaces the default one (lgh takes each flag once). The
+// default --stage1-steps goes with the default --stage (both) only.
 std::string train_args(const std::string& cfg, const std::string& out, const std::string& extra = "") {
   const std::pair<const char*, std::string> defaults[] = {
       {"--data", "synthetic"}, {"--config", q(cfg)}, {"--out", q(out)}, {"--steps", "4"}, {"--batch", "2"},
       {"--stage1-steps", "2"}, {"--eval-every", "2"}, {"--eval-samples", "2"}, {"--checkpoint-every", "2"},
       {"--log-every", "1"}, {"--threads", "1"}};
   std::string args = "train";
+  const bool other_stage = (" " + extra + " ").find(" --stage ") != std::string::npos;
   for (const auto& d : defaults)
-    if ((" " + extra + " ").find(std::string(" ") + d.first + " ") == std::string::npos)
+    if ((" " + extra + " ").find(std::string(" ") + d.first + " ") == std::string::npos &&
+        !(other_stage && std::string(d.first) == "--stage1-steps"))
       args += std::string(" ") + d.first + " " + d.second;
   return args + " " + extra;
 }
@@ -114,6 +118,48 @@ TEST_CASE("lgh train: groups, fusion, manual groups and stages", "[cli][train]")
   }
 }
 
+TEST_CASE("lgh train --init starts from given weights; --beta weighs Eq. (10)'s depth term", "[cli][train]") {
+  const auto dir = scratch("train_init_beta");
+  const std::string cfg = write_tiny_config(dir), w = write_tiny_weights(dir), out = (dir / "init").string();
+  auto r = run_lgh(train_args(cfg, out, "--init " + q(w) + " --stage 2d --eval-every 0"), dir);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // Stage 1 trains the backbone only: θ is still the one of the initial weights.
+  CHECK(tensor(out + "/last.safetensors", "meta_S.weight") == tensor(w, "meta_S.weight"));
+  CHECK(tensor(out + "/last.safetensors", "backbone.conv1_.weight") != tensor(w, "backbone.conv1_.weight"));
+  // --beta 0: the loss is the 2D term alone.
+  const std::string b0 = (dir / "beta0").string();
+  r = run_lgh(train_args(cfg, b0, "--stage full --beta 0"), dir);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  std::ifstream log(b0 + "/log.csv");
+  std::string line;
+  std::getline(log, line);
+  int rows = 0;
+  while (std::getline(log, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    if (cells.size() < 5 || cells[2].empty()) continue;  // an evaluation-only row
+    CHECK(cells[2] == cells[3]);                          // loss == loss_xy
+    ++rows;
+  }
+  CHECK(rows == 4);
+  // Weights of another config: the tensors that fit are taken, the others stay random.
+  const std::string k2 = (dir / "k2").string();
+  r = run_lgh(train_args(cfg, k2, "--init " + q(w) + " --groups 2 --stage 2d --eval-every 0"), dir);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("keep their random initialisation") && Catch::Contains("meta_S.weight"));
+  CHECK(tensor(k2 + "/last.safetensors", "backbone.r1.conv1.weight").size() > 0);
+  // A file with nothing of the model is refused.
+  lgh::io::SafetensorsWriter junk;
+  junk.add("something", lgh::TensorF::zeros({3}));
+  junk.write((dir / "junk.safetensors").string());
+  check_error(run_lgh(train_args(cfg, (dir / "junkrun").string(), "--init " + q((dir / "junk.safetensors").string())), dir),
+              "hold no tensor of this model");
+}
+
 TEST_CASE("lgh train: errors exit 1 with one line and leave nothing", "[cli][train]") {
   const auto dir = scratch("train_errors");
   const std::string cfg = write_tiny_config(dir), out = (dir / "run").string();
@@ -126,7 +172,7 @@ TEST_CASE("lgh train: errors exit 1 with one line and leave nothing", "[cli][tra
   check_error(run_lgh(train_args(cfg, none, "--resume"), dir), "nothing to resume");
   check_error(run_lgh(train_args(cfg, none, "--device cuda"), dir), "--device cuda");
   check_error(run_lgh(train_args(cfg, none, "--manual-groups --groups 2"), dir), "--manual-groups needs K = 3");
-  check_error(run_lgh(train_args(cfg, none, "--stage full"), dir), "--stage1-steps applies to --stage both only");
+  check_error(run_lgh(train_args(cfg, none, "--stage full --stage1-steps 2"), dir), "--stage1-steps applies to --stage both only");
   check_error(run_lgh(train_args(cfg, none, "--data rhd:" + q((dir / "no_rhd").string())), dir), "is not a directory");
   std::filesystem::create_directories(dir / "empty_rhd");
   check_error(run_lgh(train_args(cfg, none, "--data rhd:" + q((dir / "empty_rhd").string())), dir), "anno_training.pickle");
@@ -140,8 +186,9 @@ TEST_CASE("lgh train: usage errors exit 2; --help lists every flag", "[cli][trai
   const auto dir = scratch("train_usage");
   const std::string cfg = write_tiny_config(dir), out = (dir / "run").string();
   check_usage(run_lgh("train --data synthetic --config " + q(cfg), dir), "--out");
+  check_usage(run_lgh(train_args(cfg, out, "--init " + q((dir / "missing.safetensors").string())), dir));
   for (const char* bad : {"--steps 0", "--batch 0", "--stage 3d", "--fusion maybe", "--data somewhere", "--data rhd:",
-                          "--augment sometimes", "--groups 0", "--groups 22", "--lr-rest 0", "--lr-2d 2", "--tau-interval 0",
+                          "--augment sometimes", "--groups 0", "--groups 22", "--lr-rest 0", "--lr-2d 2", "--beta -1", "--tau-interval 0",
                           "--eval-every -1", "--eval-samples 0", "--checkpoint-every 0", "--log-every 0", "--seed -1",
                           "--threads -1", "--stage1-steps -1", "--device tpu", "--frobnicate"}) {
     INFO(bad);
@@ -151,7 +198,7 @@ TEST_CASE("lgh train: usage errors exit 2; --help lists every flag", "[cli][trai
   auto h = run_lgh("train --help", dir);
   CHECK(h.exit_code == 0);
   for (const char* flag : {"--data", "--config", "--out", "--steps", "--batch", "--groups", "--fusion", "--manual-groups",
-                           "--stage", "--stage1-steps", "--lr-2d", "--lr-rest", "--tau-interval", "--augment", "--eval-every",
+                           "--stage", "--stage1-steps", "--lr-2d", "--lr-rest", "--beta", "--init", "--tau-interval", "--augment", "--eval-every",
                            "--eval-samples", "--checkpoint-every", "--log-every", "--resume", "--seed", "--device",
                            "--threads"})
     CHECK_THAT(h.out, Catch::Contains(flag));

@@ -4,7 +4,7 @@
 //
 //   lgh train --data synthetic|rhd:DIR|stb:DIR|freihand:DIR --config small|paper|FILE --out DIR
 //             [--steps N] [--batch B] [--groups K] [--fusion on|off] [--manual-groups]
-//             [--stage 2d|full|both] [--stage1-steps N] [--lr-2d LR] [--lr-rest LR] [--tau-interval N]
+//             [--stage 2d|full|both] [--stage1-steps N] [--lr-2d LR] [--lr-rest LR] [--beta B] [--init W] [--tau-interval N]
 //             [--augment on|off] [--eval-every N] [--eval-samples N] [--checkpoint-every N]
 //             [--log-every N] [--device cpu|cuda] [--resume] [--seed N] [--threads N]
 #include <cstdio>
@@ -21,11 +21,11 @@ namespace lgh_cli {
 namespace {
 
 struct TrainArgs {
-  std::string data = "synthetic", config = "small", out, stage = "both", fusion, device = "cpu", augment = "on";
+  std::string data = "synthetic", config = "small", out, stage = "both", fusion, device = "cpu", augment = "on", init;
   int64_t steps = 10000, batch = 8, stage1_steps = -1, tau_interval = 1000;
   int64_t eval_every = 500, eval_samples = 256, checkpoint_every = 100, log_every = 10;
   int groups = 0;  // 0: the config's K
-  double lr_rest = 1e-4, lr_2d = 1e-3;
+  double lr_rest = 1e-4, lr_2d = 1e-3, beta = lgh::train::kPaperBeta;
   bool manual_groups = false, resume = false;
   uint64_t seed = 1;
   int threads = 0;
@@ -74,6 +74,8 @@ void run_train(const TrainArgs& a) {
     o.fixed_groups = train::manual_groups();
   }
   o.tau = optim::TemperatureSchedule(5.0, 0.1, a.tau_interval, 0.1);
+  o.beta = a.beta;
+  o.init_weights = a.init;
   o.seed = a.seed;
   o.augment = a.augment == "on";
   o.eval_every = a.eval_every;
@@ -147,6 +149,11 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--lr-2d", a->lr_2d, "Stage 1 learning rate of the backbone (paper: 1e-3)")
       ->check(CLI::Range(1e-8, 1.0))
       ->capture_default_str();
+  cmd->add_option("--beta", a->beta, "Weight of the depth term of Eq. (10) (paper: 20)")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
+  cmd->add_option("--init", a->init, "Start from these weights: every tensor of the model they hold with the same shape (the rest random), e.g. to fine-tune")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--tau-interval", a->tau_interval,
                   "Steps between the 0.1 drops of the selector temperature tau (from 5 to 0.1; paper: 1000)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40))

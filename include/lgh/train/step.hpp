@@ -109,6 +109,9 @@ std::vector<optim::ParamGroup<T>> parameter_groups(const nn::LearnableGroupsMode
   return out;
 }
 
+// β of Eq. (10): the weight of the depth term.
+constexpr double kPaperBeta = 20.0;
+
 // The loss of a step and its parts.
 struct StepLoss {
   double total = 0;
@@ -126,10 +129,14 @@ class TrainStep {
  public:
   // `model` must outlive the step; its parameters should be flattened
   // (nn::flatten) first, so that Adam updates each group in one pass.
+  // `beta` weighs the depth term of Eq. (10) (the paper's 20).
   TrainStep(nn::LearnableGroupsModel<float>& model, Stage stage, const LearningRates& lr = {},
-            GroupMode groups = GroupMode::Learned, optim::TemperatureSchedule tau = {}, uint64_t seed = 0)
-      : model_(model), stage_(stage), groups_(groups), tau_(tau), seed_(seed),
-        adam_(parameter_groups(model, stage, lr, groups)) {}
+            GroupMode groups = GroupMode::Learned, optim::TemperatureSchedule tau = {}, uint64_t seed = 0,
+            double beta = kPaperBeta)
+      : model_(model), stage_(stage), groups_(groups), tau_(tau), seed_(seed), beta_(beta),
+        adam_(parameter_groups(model, stage, lr, groups)) {
+    LGH_CHECK(std::isfinite(beta) && beta >= 0, "TrainStep: beta must be finite and >= 0, got " << beta);
+  }
 
   Stage stage() const { return stage_; }
   optim::Adam<float>& optimizer() { return adam_; }
@@ -161,7 +168,7 @@ class TrainStep {
         sel.noise = Philox(seed_, static_cast<uint64_t>(global_step));  // Eq. (8)'s g for this step
       }
       const auto o = model_.forward(batch.image, sel);
-      const auto l = nn::pose_loss(o.uvd, batch.K, batch.z_root, batch.s0, batch.xyz);
+      const auto l = nn::pose_loss(o.uvd, batch.K, batch.z_root, batch.s0, batch.xyz, beta_);
       loss = l.total;
       out.total = l.total.item();
       out.xy = l.xy.item();
@@ -196,6 +203,7 @@ class TrainStep {
   GroupMode groups_;
   optim::TemperatureSchedule tau_;
   uint64_t seed_;
+  double beta_;
   optim::Adam<float> adam_;
 };
 

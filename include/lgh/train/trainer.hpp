@@ -86,6 +86,8 @@ struct TrainOptions {
   GroupMode groups = GroupMode::Learned;
   std::vector<int> fixed_groups;  // GroupMode::Fixed: the group of each joint
   optim::TemperatureSchedule tau;
+  double beta = kPaperBeta;    // Eq. (10)'s weight of the depth term
+  std::string init_weights;    // a fresh run starts from the tensors of these weights that fit the model
   uint64_t seed = 1;           // weights' initialisation, loader order and augmentation, Gumbel noise
   bool augment = true;
   data::AugmentOptions augmentation;
@@ -254,6 +256,8 @@ class Trainer {
             {"lr", opt_.lr.to_json()},
             {"groups", opt_.groups == GroupMode::Learned ? nlohmann::json("learned") : nlohmann::json(opt_.fixed_groups)},
             {"tau", {opt_.tau.initial(), opt_.tau.decrement(), opt_.tau.interval(), opt_.tau.floor()}},
+            {"beta", opt_.beta},
+            {"init", opt_.init_weights},
             {"seed", std::to_string(opt_.seed)},
             {"augment", opt_.augment ? nlohmann::json({a.scale_min, a.scale_max, a.rotation_max, a.translation_max,
                                                         a.translation_reference_size, a.hue_max})
@@ -293,7 +297,7 @@ class Trainer {
   }
 
   void begin_stage(Stage s) {
-    step_ = std::make_unique<TrainStep>(*model_, s, opt_.lr, opt_.groups, opt_.tau, opt_.seed);
+    step_ = std::make_unique<TrainStep>(*model_, s, opt_.lr, opt_.groups, opt_.tau, opt_.seed, opt_.beta);
     state_.stage = s;
     state_.stage_step = 0;
     message(std::string("stage ") + (s == Stage::Backbone2D ? "1 (2d: the backbone, 2D ℓ1)" : "2 (full: Eq. 10)") +
@@ -304,6 +308,7 @@ class Trainer {
     if (model_) return;
     model_ = std::make_unique<nn::LearnableGroupsModel<float>>(config_, opt_.seed);
     nn::flatten(*model_);
+    if (!opt_.init_weights.empty()) initialise_from(opt_.init_weights);
     if (opt_.groups == GroupMode::Fixed) set_groups(*model_, opt_.fixed_groups);
     state_.seed = opt_.seed;
     state_.run = run_settings();
@@ -331,6 +336,37 @@ class Trainer {
     state_.run = run;
     read_log(saved.step);
     message("resumed from step " + std::to_string(saved.step) + " (" + stage_name(saved.stage) + ")");
+  }
+
+  // Copies every tensor of the model that `path` holds with the same shape
+  // (e.g. the backbone of another configuration's stage 1); the others keep
+  // their random initialisation. Says what it did; fails if nothing matched.
+  void initialise_from(const std::string& path) {
+    const io::SafetensorsReader file(path);
+    std::vector<std::string> kept;
+    int64_t copied = 0;
+    autograd::NoGradGuard no_grad;
+    auto copy = [&](const std::string& name, Tensor<float> dst) {
+      if (file.contains(name) && file.record(name).shape == dst.shape()) {
+        dst.copy_(file.load<float>(name));
+        ++copied;
+      } else {
+        kept.push_back(name);
+      }
+    };
+    for (const auto& p : model_->named_parameters()) copy(p.name, p.tensor.detach());
+    for (const auto& b : model_->named_buffers()) copy(b.first, b.second);
+    for (const auto& c : model_->named_counters())
+      if (file.contains(c.first) && file.record(c.first).shape.numel() == 1) *c.second = file.load<int64_t>(c.first).data()[0];
+    LGH_CHECK(copied > 0, "initial weights '" << path << "' hold no tensor of this model");
+    model_->parameters_changed();
+    std::string m = "initialised " + std::to_string(copied) + " tensors from '" + path + "'";
+    if (!kept.empty()) {
+      m += "; " + std::to_string(kept.size()) + " keep their random initialisation (";
+      for (size_t i = 0; i < std::min<size_t>(kept.size(), 4); ++i) m += (i ? ", " : "") + kept[i];
+      m += kept.size() > 4 ? ", ...)" : ")";
+    }
+    message(m);
   }
 
   void check_resumable(const TrainState& saved) const {
