@@ -80,8 +80,8 @@ void run_eval(const EvalArgs& a) {
   j["seconds"] = r.seconds;
   if (!a.plot.empty()) {
     const auto& m = r.metrics.xyz;
-    eval::PckCurve c{std::string(eval::protocol_name(o.protocol)) + " AUC 0-50 " + eval::detail::fmt(m.curve.auc, 3) +
-                         ", 20-50 " + eval::detail::fmt(m.auc_20_50, 3),
+    eval::PckCurve c{std::string(eval::protocol_name(o.protocol)) + ": AUC 0-50 = " + eval::detail::fmt(m.curve.auc, 3) +
+                         " / 20-50 = " + eval::detail::fmt(m.auc_20_50, 3),
                      m.curve.thresholds, m.curve.pck};
     eval::write_pck_plot(a.plot, {c});
   }

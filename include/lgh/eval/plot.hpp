@@ -45,6 +45,7 @@ inline const data::Rgb& curve_colour(size_t i) {
 
 inline std::string fmt(double v, int decimals) {
   char b[32];
+  if (std::fabs(v) < 0.5 * std::pow(10.0, -decimals)) v = 0;  // no "-0.0"
   std::snprintf(b, sizeof b, "%.*f", decimals, v);
   return b;
 }
@@ -58,7 +59,7 @@ struct Frame {
 
 inline Frame make_frame(const std::vector<PckCurve>& curves, const PlotOptions& o) {
   LGH_CHECK(!curves.empty(), "PCK plot: no curves");
-  Frame f{1e300, -1e300, o.y_min, 1.0, 70, o.width - 20, 20, o.height - 60};
+  Frame f{1e300, -1e300, o.y_min, 1.0, 70, o.width - 20, 40, o.height - 60};
   for (const PckCurve& c : curves) {
     LGH_CHECK(c.thresholds.size() == c.pck.size() && c.thresholds.size() >= 2,
               "PCK plot: curve '" << c.label << "' needs as many PCK values as thresholds (at least 2)");
@@ -79,9 +80,19 @@ inline double nice_step(double range) {
   return 10 * p;
 }
 
+// Upper case, and characters the bitmap font lacks (brackets, commas, ...)
+// turned into spaces.
 inline std::string upper(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
+  std::string out;
+  for (char c : s) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    const bool drawable = std::isalnum(u) || c == ' ' || c == '-' || c == '.' || c == ':' || c == '/' || c == '_' || c == '=';
+    const char d = drawable ? static_cast<char>(std::toupper(u)) : ' ';
+    if (d == ' ' && !out.empty() && out.back() == ' ') continue;
+    out += d;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
 }
 
 inline data::Image render_png(const std::vector<PckCurve>& curves, const PlotOptions& o) {
@@ -102,16 +113,20 @@ inline data::Image render_png(const std::vector<PckCurve>& curves, const PlotOpt
   data::draw_rect(img, f.left, f.top, f.right, f.bottom, axis, 1.5);
   const std::string xl = upper(o.x_label);
   data::draw_text(img, (f.left + f.right - data::text_size(xl, 2)[0]) / 2, o.height - 26, xl, text, 2, false);
-  data::draw_text(img, 6, f.top - 14 < 2 ? 2 : 4, upper(o.y_label), text, 2, false);
+  data::draw_text(img, 6, 10, upper(o.y_label), text, 2, false);
   for (size_t i = 0; i < curves.size(); ++i) {
     const PckCurve& c = curves[i];
     for (size_t k = 0; k + 1 < c.thresholds.size(); ++k)
       data::draw_line(img, f.px(c.thresholds[k]), f.py(c.pck[k]), f.px(c.thresholds[k + 1]), f.py(c.pck[k + 1]),
                       curve_colour(i), 2.5);
     for (size_t k = 0; k < c.thresholds.size(); ++k) data::draw_disc(img, f.px(c.thresholds[k]), f.py(c.pck[k]), 3, curve_colour(i));
-    // Legend, bottom right, one line per curve.
-    const std::string l = upper(c.label);
+  }
+  // Legend, bottom right on a white box, one line per curve.
+  for (size_t i = 0; i < curves.size(); ++i) {
+    const std::string l = upper(curves[i].label);
     const int lx = f.right - 12 - data::text_size(l, 2)[0], ly = f.bottom - 22 - 20 * static_cast<int>(curves.size() - 1 - i);
+    for (int y = std::max(ly - 4, f.top + 2); y < ly + 18; ++y)
+      for (int x = std::max(lx - 34, f.left + 2); x < f.right - 4; ++x) std::fill(img.at(x, y), img.at(x, y) + 3, uint8_t(255));
     data::draw_line(img, lx - 28, ly + 7, lx - 8, ly + 7, curve_colour(i), 3);
     data::draw_text(img, lx, ly, l, text, 2, false);
   }
