@@ -95,8 +95,8 @@ TEST_CASE("metrics match the numpy statement of the protocol", "[eval][metrics]"
 
 // The baseline curves on STB that the authors plot, read from their
 // plot_AUC_tools.py, plt_STB(): `pso`, `icppso` and `chpr` at thresholds 20,
-// 25, ..., 50 mm (lines 52-60), labelled there 'PSO (AUC=0.709)', 'ICPPSO
-// (AUC=0.748)' and 'CHPR (AUC=0.839)' (lines 73-75); the same curves are in
+// 25, ..., 50 mm (lines 53-61), labelled there 'PSO (AUC=0.709)', 'ICPPSO
+// (AUC=0.748)' and 'CHPR (AUC=0.839)' (lines 74-76); the same curves are in
 // utils/eval_utils.py, get_stb_ref_curves(). Their AUC is the normalised
 // trapezoid (calc_auc in both files).
 TEST_CASE("normalised AUC reproduces the published STB baselines", "[eval][metrics]") {
