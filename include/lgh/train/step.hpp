@@ -25,6 +25,7 @@
 #include "lgh/data/loader.hpp"
 #include "lgh/nn/model.hpp"
 #include "lgh/nn/pose3d.hpp"
+#include "lgh/ops/reduce.hpp"
 #include "lgh/optim/adam.hpp"
 #include "lgh/optim/schedule.hpp"
 
@@ -151,7 +152,12 @@ class TrainStep {
   // `global_step` addresses the Gumbel noise; `stage_step` sets τ. Throws
   // NonFiniteLoss (before touching the parameters) when the loss or a
   // gradient is not finite.
-  StepLoss run(const data::Batch& batch, int64_t global_step, int64_t stage_step) {
+  //
+  // With `read_loss` false the step reads nothing back: on a device it stays
+  // there whole (no synchronisation), the returned StepLoss is zero, the
+  // finiteness checks are skipped, and last_loss() holds the loss on the
+  // device for whoever logs it later.
+  StepLoss run(const data::Batch& batch, int64_t global_step, int64_t stage_step, bool read_loss = true) {
     model_.train();
     model_.zero_grad();
     StepLoss out;
@@ -159,7 +165,7 @@ class TrainStep {
     if (stage_ == Stage::Backbone2D) {
       const TensorF uv = nn::heatmap_keypoints(model_.backbone->forward(batch.image).heatmaps);
       loss = ops::l1_loss(uv, batch.uv);  // mean |error| in crop pixels
-      out.total = out.xy = loss.item();
+      if (read_loss) out.total = out.xy = loss.item();
     } else {
       nn::SelectorOptions sel;
       if (groups_ == GroupMode::Learned) {
@@ -170,9 +176,18 @@ class TrainStep {
       const auto o = model_.forward(batch.image, sel);
       const auto l = nn::pose_loss(o.uvd, batch.K, batch.z_root, batch.s0, batch.xyz, beta_);
       loss = l.total;
-      out.total = l.total.item();
-      out.xy = l.xy.item();
-      out.z = l.z.item();
+      if (read_loss) {
+        out.total = l.total.item();
+        out.xy = l.xy.item();
+        out.z = l.z.item();
+      }
+    }
+    last_loss_ = loss.detach();
+    if (!read_loss) {
+      loss.backward();
+      adam_.step();
+      model_.parameters_changed();
+      return out;
     }
     if (!std::isfinite(out.total))
       throw NonFiniteLoss("step " + std::to_string(global_step) + " (" + stage_name(stage_) + "): the loss is " +
@@ -184,9 +199,7 @@ class TrainStep {
       for (size_t i = 0; i < g.params.size(); ++i) {
         const Tensor<float> grad = g.params[i].grad();
         if (!grad.defined()) continue;
-        const Tensor<float> c = grad.contiguous();
-        for (int64_t k = 0; k < c.numel(); ++k)
-          if (!std::isfinite(c.data()[k]))
+        if (!all_finite(grad))
             throw NonFiniteLoss("step " + std::to_string(global_step) + " (" + stage_name(stage_) +
                                 "): the gradient of parameter " + std::to_string(i) + " of group '" + g.name +
                                 "' (shape " + g.params[i].shape().str() + ") is not finite, with a loss of " +
@@ -197,7 +210,24 @@ class TrainStep {
     return out;
   }
 
+  // The loss of the last step, where the step ran (a scalar tensor).
+  const Tensor<float>& last_loss() const { return last_loss_; }
+
  private:
+  // Whether every element of `t` is finite. On the CPU a scan; on a device
+  // one reduction there and a single scalar read back (a sum is finite iff
+  // every term is, short of an overflow no gradient reaches).
+  static bool all_finite(const Tensor<float>& t) {
+    if (t.device().is_cpu()) {
+      const Tensor<float> c = t.contiguous();
+      for (int64_t k = 0; k < c.numel(); ++k)
+        if (!std::isfinite(c.data()[k])) return false;
+      return true;
+    }
+    autograd::NoGradGuard no_grad;
+    return std::isfinite(ops::sum(t).item());
+  }
+
   nn::LearnableGroupsModel<float>& model_;
   Stage stage_;
   GroupMode groups_;
@@ -205,6 +235,7 @@ class TrainStep {
   uint64_t seed_;
   double beta_;
   optim::Adam<float> adam_;
+  Tensor<float> last_loss_;
 };
 
 }  // namespace train
