@@ -7,7 +7,9 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -42,5 +44,13 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
+
+// Writes `bytes` to `path` as they are (a hand-made file for a reader to
+// refuse); throws if the file cannot be written.
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!f.good()) throw std::runtime_error("cannot write test file " + path);
+}
 
 }  // namespace lgh_test

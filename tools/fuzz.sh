@@ -11,6 +11,7 @@
 # tests/fuzz/regressions/<harness>/ with the fix. Environment:
 #   LGH_FUZZ_BUILD_DIR  build folder (default build-fuzz)
 #   LGH_FUZZ_JOBS       parallel compile jobs (default 2)
+#   LGH_FUZZ_PARALLEL   harnesses run at the same time (default LGH_FUZZ_JOBS)
 #   LGH_FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ seconds=${1:-60}
 shift || true
 build=${LGH_FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${LGH_FUZZ_JOBS:-2}
+parallel=${LGH_FUZZ_PARALLEL:-$jobs}
 timeout=${LGH_FUZZ_TIMEOUT:-60}
 
 all=()
@@ -44,19 +46,39 @@ cmake --build "$build" -j "$jobs" --target "${targets[@]}"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-failed=()
-for h in "${harnesses[@]}"; do
-  work="$build/fuzz-work/$h"
-  findings="$build/findings/$h"
+# One harness: its scratch corpus, its run, its verdict in $work/verdict.
+run_harness() {
+  local h=$1 work="$build/fuzz-work/$1" findings="$build/findings/$1"
   rm -rf "$work"
   mkdir -p "$work/corpus" "$findings"
   for d in "tests/fuzz/corpus/$h" "tests/fuzz/regressions/$h"; do
     [ -d "$d" ] && cp -r "$d/." "$work/corpus/"
   done
-  echo "fuzz: $h for ${seconds} s"
   if "$build/tests/fuzz/fuzz_$h" "$work/corpus" -max_total_time="$seconds" -timeout="$timeout" \
       -rss_limit_mb=4096 -artifact_prefix="$findings/" -print_final_stats=1 -close_fd_mask=1 \
       >"$work/log.txt" 2>&1; then
+    echo ok >"$work/verdict"
+  else
+    echo failed >"$work/verdict"
+  fi
+}
+
+# The harnesses run $parallel at a time (each is single-threaded).
+echo "fuzz: ${#harnesses[@]} harnesses, ${seconds} s each, $parallel at a time"
+running=0
+for h in "${harnesses[@]}"; do
+  if ((running >= parallel)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  run_harness "$h" &
+  running=$((running + 1))
+done
+wait
+failed=()
+for h in "${harnesses[@]}"; do
+  work="$build/fuzz-work/$h"
+  if [ "$(cat "$work/verdict" 2>/dev/null)" = ok ]; then
     echo "fuzz: $h: $(grep -m1 -o 'stat::number_of_executed_units: [0-9]*' "$work/log.txt" | grep -o '[0-9]*$') inputs, no finding"
   else
     echo "fuzz: $h FAILED; the last lines of its log ($work/log.txt):"

@@ -14,6 +14,7 @@
 
 using namespace lgh;
 using Catch::Contains;
+using lgh_test::write_bytes;
 
 namespace {
 
@@ -23,12 +24,6 @@ std::string safetensors_bytes(const nlohmann::json& header, const std::string& d
   std::string out;
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((uint64_t(text.size()) >> (8 * i)) & 0xff));
   return out + text + data;
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(f.good());
 }
 
 }  // namespace

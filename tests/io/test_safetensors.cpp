@@ -19,6 +19,7 @@
 
 using namespace lgh;
 using Catch::Contains;
+using lgh_test::write_bytes;
 namespace fs = std::filesystem;
 
 namespace {
@@ -29,12 +30,6 @@ std::string u64le(uint64_t v) {
   std::string s;
   for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
   return s;
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(f.good());
 }
 
 std::string read_bytes(const std::string& path) {

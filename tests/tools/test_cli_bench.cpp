@@ -4,19 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli_runner.hpp"
+#include "cli_fixtures.hpp"
 
+using cli_test::q;
 using cli_test::run_lgh;
-
-namespace {
-std::string q(const std::string& s) { return "\"" + s + "\""; }
-
-std::string write_tiny_config(const std::filesystem::path& dir) {
-  const std::string path = (dir / "tiny.json").string();
-  std::ofstream(path) << R"({"S": 64, "F": 8, "P0": 4, "P1": 4, "K": 3, "fusion": true, "hourglass_depth": 2, "hourglass_modules": 1})";
-  return path;
-}
-}  // namespace
+using cli_test::write_tiny_config;
 
 TEST_CASE("lgh bench writes timings as JSON for both modes", "[cli][bench]") {
   const auto dir = cli_test::scratch("bench_ok");

@@ -2,37 +2,27 @@
 
 #include <cmath>
 
-#include "cli_runner.hpp"
+#include "cli_fixtures.hpp"
 #include "lgh/io/weights.hpp"
 
 using namespace lgh;
+using cli_test::q;
 using cli_test::run_lgh;
 
 namespace {
 
-nn::ModelConfig tiny() {
-  nn::ModelConfig c;
-  c.input_size = 64;
-  c.features = 8;
-  c.p0 = 4;
-  c.p1 = 4;
-  c.hourglass_depth = 2;
-  c.hourglass_modules = 1;
-  return c;
-}
-
-struct Files {
+struct ForwardFiles {
   std::filesystem::path dir;
   std::string weights, input, output;
 };
 
-Files setup(const std::string& name, int batch = 2) {
-  Files f;
+ForwardFiles setup(const std::string& name, int batch = 2) {
+  ForwardFiles f;
   f.dir = cli_test::scratch(name);
   f.weights = (f.dir / "w.safetensors").string();
   f.input = (f.dir / "in.safetensors").string();
   f.output = (f.dir / "out.safetensors").string();
-  nn::LearnableGroupsModel<float> model(tiny(), 3);
+  nn::LearnableGroupsModel<float> model(cli_test::tiny_config(), 3);
   {
     autograd::NoGradGuard ng;  // a non-uniform θ, so the hard selector has work to do
     PhiloxEngine rng(1);
@@ -46,12 +36,10 @@ Files setup(const std::string& name, int batch = 2) {
   return f;
 }
 
-std::string q(const std::string& s) { return "\"" + s + "\""; }
-
 }  // namespace
 
 TEST_CASE("lgh forward writes uv, depth and selector equal to the library's", "[cli][forward]") {
-  Files f = setup("forward_ok");
+  ForwardFiles f = setup("forward_ok");
   auto r = run_lgh("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " + q(f.output) +
                        " --selector soft --threads 1",
                    f.dir);
@@ -77,7 +65,7 @@ TEST_CASE("lgh forward writes uv, depth and selector equal to the library's", "[
 }
 
 TEST_CASE("lgh forward: hard selector is one-hot, sample is reproducible per seed", "[cli][forward]") {
-  Files f = setup("forward_modes", 1);
+  ForwardFiles f = setup("forward_modes", 1);
   REQUIRE(run_lgh("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " + q(f.output), f.dir).exit_code == 0);
   for (float v : io::SafetensorsReader(f.output).load<float>("selector").to_vector()) CHECK((v == 0.f || v == 1.f));
   const std::string a = (f.dir / "a.safetensors").string(), b = (f.dir / "b.safetensors").string(),
@@ -92,7 +80,7 @@ TEST_CASE("lgh forward: hard selector is one-hot, sample is reproducible per see
 }
 
 TEST_CASE("lgh forward: bad input exits 1 with one error line and no output file", "[cli][forward]") {
-  Files f = setup("forward_bad");
+  ForwardFiles f = setup("forward_bad");
   auto expect_error = [&](const std::string& args, const std::string& message) {
     INFO(args);
     auto r = run_lgh(args, f.dir);
@@ -151,7 +139,7 @@ TEST_CASE("lgh forward --device cuda equals the CPU's output where a GPU exists"
     WARN("no GPU: --device cuda is checked to fail cleanly in the bad-input case");
     return;
   }
-  Files f = setup("forward_cuda", 2);
+  ForwardFiles f = setup("forward_cuda", 2);
   const std::string cpu = (f.dir / "cpu.safetensors").string(), gpu = (f.dir / "gpu.safetensors").string();
   const std::string base = "forward --weights " + q(f.weights) + " --input " + q(f.input) + " --selector soft ";
   REQUIRE(run_lgh(base + "--output " + q(cpu), f.dir).exit_code == 0);
@@ -167,7 +155,7 @@ TEST_CASE("lgh forward --device cuda equals the CPU's output where a GPU exists"
 }
 
 TEST_CASE("lgh forward: usage errors exit 2", "[cli][forward]") {
-  Files f = setup("forward_usage");
+  ForwardFiles f = setup("forward_usage");
   CHECK(run_lgh("forward --input " + q(f.input) + " --output " + q(f.output), f.dir).exit_code == 2);  // --weights missing
   CHECK(run_lgh("forward --weights " + q(f.weights) + " --input " + q(f.input) + " --output " + q(f.output) +
                     " --selector argmax",

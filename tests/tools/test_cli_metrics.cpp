@@ -9,16 +9,16 @@ using namespace cli_test;
 
 namespace {
 
-struct Files {
+struct PoseFiles {
   std::string pred, gt;
   lgh::eval::PoseSet p, g;
 };
 
 // Predictions and ground truth of 5 hands (xyz, uv; vis in the ground truth).
-Files write_poses(const std::filesystem::path& dir) {
+PoseFiles write_poses(const std::filesystem::path& dir) {
   using namespace lgh;
   PhiloxEngine rng(4);
-  Files f;
+  PoseFiles f;
   f.g.xyz = Tensor<double>::uniform({5, 21, 3}, -60, 60, rng);
   f.p.xyz = f.g.xyz.clone();
   for (int64_t i = 0; i < f.p.xyz.numel(); ++i) f.p.xyz.data()[i] += 25 * (rng.uniform() - 0.5);
@@ -46,7 +46,7 @@ Files write_poses(const std::filesystem::path& dir) {
 
 TEST_CASE("lgh metrics: every protocol, equal to the library", "[cli][metrics]") {
   const auto dir = scratch("metrics_ok");
-  const Files f = write_poses(dir);
+  const PoseFiles f = write_poses(dir);
   const std::string json = (dir / "m.json").string();
   for (const char* protocol : {"rhd", "stb", "freihand", "do"}) {
     INFO(protocol);
@@ -65,7 +65,7 @@ TEST_CASE("lgh metrics: every protocol, equal to the library", "[cli][metrics]")
 
 TEST_CASE("lgh metrics: errors exit 1, usage errors 2", "[cli][metrics]") {
   const auto dir = scratch("metrics_errors");
-  const Files f = write_poses(dir);
+  const PoseFiles f = write_poses(dir);
   const std::string json = (dir / "m.json").string();
   const std::string base = "metrics --protocol rhd --json " + q(json);
   {

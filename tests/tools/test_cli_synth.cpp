@@ -2,15 +2,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli_runner.hpp"
+#include "cli_fixtures.hpp"
 #include "lgh/data/synthetic.hpp"
 
 using namespace lgh;
+using cli_test::q;
 using cli_test::run_lgh;
 namespace fs = std::filesystem;
 
 namespace {
-std::string q(const fs::path& p) { return "\"" + p.string() + "\""; }
 
 const char* const kOutputs[] = {"training_K.json", "training_xyz.json", "training_scale.json", "training_vis.json",
                                 "contact_sheet.png", "training/rgb/00000000.jpg", "training/rgb/00000004.jpg",
@@ -20,7 +20,7 @@ const char* const kOutputs[] = {"training_K.json", "training_xyz.json", "trainin
 TEST_CASE("lgh synth writes FreiHAND's layout with the library's samples", "[cli][synth]") {
   const fs::path dir = cli_test::scratch("synth_ok");
   const fs::path out = dir / "hands";
-  auto r = run_lgh("synth --out " + q(out) + " --count 5 --size 64 --seed 3 --threads 2", dir);
+  auto r = run_lgh("synth --out " + q(out.string()) + " --count 5 --size 64 --seed 3 --threads 2", dir);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.err.empty());  // a short run reports no progress
@@ -49,11 +49,11 @@ TEST_CASE("lgh synth writes FreiHAND's layout with the library's samples", "[cli
 
   // Deterministic: another run, on one thread, writes the same bytes.
   const fs::path again = dir / "again";
-  REQUIRE(run_lgh("synth --out " + q(again) + " --count 5 --size 64 --seed 3 --threads 1", dir).exit_code == 0);
+  REQUIRE(run_lgh("synth --out " + q(again.string()) + " --count 5 --size 64 --seed 3 --threads 1", dir).exit_code == 0);
   for (const char* f : kOutputs) CHECK(cli_test::slurp((out / f).string()) == cli_test::slurp((again / f).string()));
   // A different seed does not.
   const fs::path other = dir / "other";
-  REQUIRE(run_lgh("synth --out " + q(other) + " --count 5 --size 64 --seed 4", dir).exit_code == 0);
+  REQUIRE(run_lgh("synth --out " + q(other.string()) + " --count 5 --size 64 --seed 4", dir).exit_code == 0);
   CHECK(cli_test::slurp((out / "training_xyz.json").string()) != cli_test::slurp((other / "training_xyz.json").string()));
   fs::remove_all(dir);
 }
@@ -63,7 +63,7 @@ TEST_CASE("lgh synth: usage errors exit 2 and write nothing", "[cli][synth]") {
   const fs::path out = dir / "hands";
   for (const std::string args : {"--count 0", "--count -3", "--count many", "--count 4 --size 100", "--count 4 --size 32",
                                  "--count 4 --size 63.5", "--count 4 --seed -1", ""}) {
-    const auto r = run_lgh("synth --out " + q(out) + " " + args, dir);
+    const auto r = run_lgh("synth --out " + q(out.string()) + " " + args, dir);
     INFO(args << ": " << r.err);
     CHECK(r.exit_code == 2);
     CHECK_FALSE(r.err.empty());
@@ -82,7 +82,7 @@ TEST_CASE("lgh synth: an unusable output path exits 1 with one error line", "[cl
   const fs::path file = dir / "a_file";
   std::ofstream(file) << "not a directory";
   for (const fs::path& out : {file, file / "below"}) {
-    const auto r = run_lgh("synth --out " + q(out) + " --count 2 --size 64", dir);
+    const auto r = run_lgh("synth --out " + q(out.string()) + " --count 2 --size 64", dir);
     INFO(r.err);
     CHECK(r.exit_code == 1);
     CHECK(r.err.rfind("error: ", 0) == 0);
