@@ -97,9 +97,12 @@ HandEstimate estimate_hand(nn::LearnableGroupsModel<T>& model, const data::Image
   nn::ModelOutput<T> out;
   {
     autograd::NoGradGuard no_grad;
-    out = model.forward(input, options.selector);
+    out = model.forward(input.to(model.device()), options.selector);
   }
   model.train(was_training);
+  // The model may live on a device: its outputs come back once.
+  out.uvd = out.uvd.to(Device::cpu());
+  out.selector = out.selector.to(Device::cpu());
   const Tensor<double> uvd = out.uvd.template cast<double>().contiguous();
   double orig[data::kNumJoints][3];
   for (int j = 0; j < data::kNumJoints; ++j) {

@@ -127,6 +127,7 @@ EvalResult evaluate(nn::LearnableGroupsModel<T>& model, std::shared_ptr<const da
   r.gt.vis = Tensor<double>::zeros({N, J});
   const bool was_training = model.is_training();
   model.eval();
+  const Device device = model.device();  // each batch goes where the model is
   const bool gt_root = options.protocol != Protocol::DexterObject;
   int64_t row = 0;
   data::Batch batch;
@@ -134,9 +135,10 @@ EvalResult evaluate(nn::LearnableGroupsModel<T>& model, std::shared_ptr<const da
     nn::ModelOutput<T> out;
     {
       autograd::NoGradGuard no_grad;
-      out = model.forward(batch.image.template cast<T>(), options.selector);
+      out = model.forward(batch.image.template cast<T>().to(device), options.selector);
     }
-    const Tensor<double> uvd = out.uvd.template cast<double>().contiguous();
+    // The model may live on a device: its output comes back once per batch.
+    const Tensor<double> uvd = out.uvd.to(Device::cpu()).template cast<double>().contiguous();
     for (int64_t b = 0; b < batch.size(); ++b, ++row) {
       const double* p = uvd.data() + b * J * 3;
       const float* K = batch.K.data() + b * 4;
