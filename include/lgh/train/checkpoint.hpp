@@ -86,13 +86,17 @@ struct TrainState {
   }
 };
 
-// Writes model, optimizer and state to `path` in one atomic write. Refuses
-// (before writing anything) when a parameter is not finite, so that a
-// diverged run can never replace a good checkpoint.
+// Writes model, optimizer and state to `path` in one atomic write, from host
+// copies when they live on a device (load_checkpoint copies each tensor to
+// where the model's and the optimizer's are, so a checkpoint written on one
+// device resumes on another, or on the CPU). Refuses (before writing
+// anything) when a parameter is not finite, so that a diverged run can never
+// replace a good checkpoint.
 inline void save_checkpoint(const std::string& path, const nn::LearnableGroupsModel<float>& model,
                             const optim::Adam<float>& adam, const TrainState& state) {
   for (const auto& p : model.named_parameters()) {
-    const Tensor<float> t = p.tensor.detach().contiguous();
+    // A host copy where the model lives on a device (the file is the same either way).
+    const Tensor<float> t = p.tensor.detach().to(Device::cpu()).contiguous();
     for (int64_t i = 0; i < t.numel(); ++i)
       LGH_CHECK(std::isfinite(t.data()[i]), "checkpoint '" << path << "' not written: parameter '" << p.name
                                                            << "' holds a non-finite value at step " << state.step);

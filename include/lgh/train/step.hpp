@@ -156,15 +156,18 @@ class TrainStep {
   // With `read_loss` false the step reads nothing back: on a device it stays
   // there whole (no synchronisation), the returned StepLoss is zero, the
   // finiteness checks are skipped, and last_loss() holds the loss on the
-  // device for whoever logs it later.
+  // device for whoever logs it later (its two terms in last_loss_xy() and
+  // last_loss_z()).
   StepLoss run(const data::Batch& batch, int64_t global_step, int64_t stage_step, bool read_loss = true) {
     model_.train();
     model_.zero_grad();
     StepLoss out;
     Tensor<float> loss;
+    last_z_ = Tensor<float>();
     if (stage_ == Stage::Backbone2D) {
       const TensorF uv = nn::heatmap_keypoints(model_.backbone->forward(batch.image).heatmaps);
       loss = ops::l1_loss(uv, batch.uv);  // mean |error| in crop pixels
+      last_xy_ = loss.detach();
       if (read_loss) out.total = out.xy = loss.item();
     } else {
       nn::SelectorOptions sel;
@@ -176,6 +179,8 @@ class TrainStep {
       const auto o = model_.forward(batch.image, sel);
       const auto l = nn::pose_loss(o.uvd, batch.K, batch.z_root, batch.s0, batch.xyz, beta_);
       loss = l.total;
+      last_xy_ = l.xy.detach();
+      last_z_ = l.z.detach();
       if (read_loss) {
         out.total = l.total.item();
         out.xy = l.xy.item();
@@ -212,6 +217,10 @@ class TrainStep {
 
   // The loss of the last step, where the step ran (a scalar tensor).
   const Tensor<float>& last_loss() const { return last_loss_; }
+  // Its two terms (StepLoss::xy and z), where the step ran; z is undefined
+  // in stage 1, which has no depth term.
+  const Tensor<float>& last_loss_xy() const { return last_xy_; }
+  const Tensor<float>& last_loss_z() const { return last_z_; }
 
  private:
   // Whether every element of `t` is finite. On the CPU a scan; on a device
@@ -235,7 +244,7 @@ class TrainStep {
   uint64_t seed_;
   double beta_;
   optim::Adam<float> adam_;
-  Tensor<float> last_loss_;
+  Tensor<float> last_loss_, last_xy_, last_z_;
 };
 
 }  // namespace train

@@ -19,6 +19,18 @@
 // A loss or gradient that is NaN or infinite stops the run with NonFiniteLoss
 // before the update; the last checkpoint (written only with finite weights)
 // stays.
+//
+// On a device (TrainOptions::device, e.g. cuda:0) the model and the Adam
+// state live there, each batch of the (host) loader is copied there, and a
+// step reads nothing back: the interval's losses and a finiteness check (the
+// sum of every gradient) are summed on the device and read in one copy at
+// each log step, and before each checkpoint and held-out evaluation. A
+// non-finite loss or gradient therefore stops the run at the first such
+// read, after the update of the step that produced it but before anything is
+// written from the diverged weights: the last good checkpoint stays, as on
+// the CPU. Checkpoints and weights files are written from host copies in the
+// same format, so a run may be resumed on another device (or the CPU). The
+// CPU path reads each step's loss and checks before the update, as above.
 #pragma once
 
 #include <chrono>
@@ -35,6 +47,8 @@
 #include "lgh/eval/evaluate.hpp"
 #include "lgh/eval/plot.hpp"
 #include "lgh/io/atomic_file.hpp"
+#include "lgh/ops/reduce.hpp"
+#include "lgh/ops/shape_ops.hpp"
 #include "lgh/train/checkpoint.hpp"
 #include "lgh/train/step.hpp"
 
@@ -98,6 +112,8 @@ struct TrainOptions {
   int64_t eval_samples = 256;
   eval::Protocol protocol = eval::Protocol::Rhd;
   bool resume = false;
+  Device device = Device::cpu();  // where the model, the optimizer state and each batch live
+
   std::function<void(const LogRow&)> on_log;
   std::function<void(const HeldOutRecord&)> on_eval;
   std::function<void(const std::string&)> on_message;
@@ -151,6 +167,7 @@ class Trainer {
     const int64_t session_first = state_.step;
     auto window_start = session_start;
     Window window;
+    DeviceWindow device_window;
     // The untrained model's figures, to compare the trained ones with.
     if (heldout_ && state_.step == 0 && opt_.eval_every > 0) evaluate_heldout();
     data::Batch batch;
@@ -159,20 +176,39 @@ class Trainer {
       LGH_CHECK(loader.next(batch), "trainer: the training data ran out at step " << state_.step);
       LGH_CHECK(batch.size() == opt_.batch, "trainer: batch of " << batch.size() << " samples at step " << state_.step
                                                                  << ", expected " << opt_.batch);
-      StepLoss loss;
-      try {
-        loss = step_->run(batch, state_.step, state_.stage_step);
-      } catch (const NonFiniteLoss& e) {
-        throw NonFiniteLoss(std::string(e.what()) + ". " + last_good_message());
+      if (on_device()) {
+        step_->run(to_device(batch), state_.step, state_.stage_step, /*read_loss=*/false);
+        device_window.add(*step_, flat_.grads, state_.step);
+      } else {
+        StepLoss loss;
+        try {
+          loss = step_->run(batch, state_.step, state_.stage_step);
+        } catch (const NonFiniteLoss& e) {
+          throw NonFiniteLoss(std::string(e.what()) + ". " + last_good_message());
+        }
+        window.add(loss);
       }
       state_.tau = step_->temperature(state_.stage_step);
       ++state_.step;
       ++state_.stage_step;
       ++state_.loader_batch;
-      window.add(loss);
 
       const bool last = state_.step == opt_.steps;
-      if (state_.step % opt_.log_every == 0 || last) {
+      const bool log_now = state_.step % opt_.log_every == 0 || last;
+      const bool eval_now = heldout_ && ((opt_.eval_every > 0 && state_.step % opt_.eval_every == 0) || last);
+      const bool save_now = state_.step % opt_.checkpoint_every == 0 || last;
+      // On a device: the interval's sums, read (and checked) once.
+      if (on_device() && (log_now || eval_now || save_now)) {
+        const Window read = device_window.read();
+        if (read.n > 0 && !(std::isfinite(read.total) && std::isfinite(read.check)))
+          throw NonFiniteLoss(device_window.non_finite_message(read, step_->stage(), opt_.device) + ". " +
+                              last_good_message());
+        if (log_now) {
+          window = read;
+          device_window.reset();
+        }
+      }
+      if (log_now) {
         const auto now = std::chrono::steady_clock::now();
         const double dt = std::chrono::duration<double>(now - window_start).count();
         const double elapsed = std::chrono::duration<double>(now - session_start).count();
@@ -192,8 +228,8 @@ class Trainer {
         window = Window();
         window_start = now;
       }
-      if (heldout_ && ((opt_.eval_every > 0 && state_.step % opt_.eval_every == 0) || last)) evaluate_heldout();
-      if (state_.step % opt_.checkpoint_every == 0 || last) save();
+      if (eval_now) evaluate_heldout();
+      if (save_now) save();
     }
   }
 
@@ -267,6 +303,7 @@ class Trainer {
  private:
   struct Window {
     double total = 0, xy = 0, z = 0;
+    double check = 0;  // device path: the sum of every gradient of the interval
     int64_t n = 0;
     void add(const StepLoss& l) {
       total += l.total;
@@ -275,6 +312,66 @@ class Trainer {
       ++n;
     }
   };
+
+  // The device path's interval: [total, xy, z, gradient sum] of each step
+  // added on the device, in double as the CPU's Window adds the read values
+  // (so the logged means are the same numbers), and read in one copy.
+  class DeviceWindow {
+   public:
+    void add(const TrainStep& step, const Tensor<float>& flat_grads, int64_t step_index) {
+      autograd::NoGradGuard no_grad;
+      const Tensor<float>& total = step.last_loss();
+      const Device d = total.device();
+      const Tensor<float> z = step.last_loss_z().defined() ? step.last_loss_z() : Tensor<float>::zeros({}, d);
+      const Tensor<float> parts = ops::concat<float>(
+          {total.view({1}), step.last_loss_xy().view({1}), z.view({1}), ops::sum(flat_grads).view({1})}, 0);
+      if (!sums_.defined() || sums_.device() != d) sums_ = Tensor<double>::zeros({4}, d);
+      sums_.add_(parts.template cast<double>());
+      if (n_ == 0) first_ = step_index;
+      ++n_;
+    }
+    // The interval so far (one copy from the device).
+    Window read() const {
+      Window w;
+      w.n = n_;
+      if (n_ == 0) return w;
+      const std::vector<double> v = sums_.to_vector();
+      w.total = v[0];
+      w.xy = v[1];
+      w.z = v[2];
+      w.check = v[3];
+      return w;
+    }
+    void reset() {
+      if (sums_.defined()) sums_.zero_();
+      n_ = 0;
+    }
+    std::string non_finite_message(const Window& w, Stage stage, Device device) const {
+      return "steps " + std::to_string(first_) + " to " + std::to_string(first_ + n_ - 1) + " (" + stage_name(stage) +
+             ") on " + device.str() + ": the loss or a gradient is not finite (mean loss " +
+             std::to_string(w.total / static_cast<double>(w.n)) +
+             "); training stopped at the interval's read, before any checkpoint or evaluation of these weights";
+    }
+
+   private:
+    Tensor<double> sums_;
+    int64_t n_ = 0, first_ = 0;
+  };
+
+  bool on_device() const { return !opt_.device.is_cpu(); }
+
+  // The fields of a loader batch that a step reads, on the run's device.
+  data::Batch to_device(const data::Batch& b) const {
+    data::Batch d;
+    d.image = b.image.to(opt_.device);
+    d.uv = b.uv.to(opt_.device);
+    d.xyz = b.xyz.to(opt_.device);
+    d.K = b.K.to(opt_.device);
+    d.s0 = b.s0.to(opt_.device);
+    d.z_root = b.z_root.to(opt_.device);
+    d.indices = b.indices;
+    return d;
+  }
 
   void message(const std::string& m) const {
     if (opt_.on_message) opt_.on_message(m);
@@ -307,9 +404,12 @@ class Trainer {
   void setup() {
     if (model_) return;
     model_ = std::make_unique<nn::LearnableGroupsModel<float>>(config_, opt_.seed);
-    nn::flatten(*model_);
+    flat_ = nn::flatten(*model_);
     if (!opt_.init_weights.empty()) initialise_from(opt_.init_weights);
     if (opt_.groups == GroupMode::Fixed) set_groups(*model_, opt_.fixed_groups);
+    // Before any optimizer exists, so that Adam's state is created there; a
+    // checkpoint's tensors are copied onto the device when loaded.
+    if (on_device()) model_->to(opt_.device);
     state_.seed = opt_.seed;
     state_.run = run_settings();
     state_.run["stage1_steps"] = stage1_steps_;
@@ -410,7 +510,9 @@ class Trainer {
     data::Batch b;
     while (loader.next(b)) {
       autograd::NoGradGuard no_grad;
-      const TensorF uv = nn::heatmap_keypoints(model_->backbone->forward(b.image).heatmaps).contiguous();
+      const TensorF uv = nn::heatmap_keypoints(model_->backbone->forward(b.image.to(opt_.device)).heatmaps)
+                             .to(Device::cpu())
+                             .contiguous();
       for (int64_t i = 0; i < b.size(); ++i)
         for (int j = 0; j < data::kNumJoints; ++j) {
           const float* p = uv.data() + (i * data::kNumJoints + j) * 2;
@@ -470,6 +572,7 @@ class Trainer {
   TrainOptions opt_;
   int64_t stage1_steps_ = 0;
   std::unique_ptr<nn::LearnableGroupsModel<float>> model_;
+  nn::FlatParameters<float> flat_;  // the model's flat buffers (the device path's gradient check reads them)
   std::unique_ptr<TrainStep> step_;
   TrainState state_;
   std::vector<std::string> log_;
