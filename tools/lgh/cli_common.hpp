@@ -49,15 +49,6 @@ inline void require_device(lgh::Device d, const char* command) {
   }
 }
 
-// For the commands whose loop is not wired to a device yet (train, eval,
-// infer): the CPU only, with an error that says so.
-inline void require_cpu_device(lgh::Device d, const char* command) {
-  LGH_CHECK(d.is_cpu(), command << ": --device " << d.str()
-                                << " is not available for this command yet: lgh " << command
-                                << " runs the model on the CPU (use --device cpu; lgh forward and lgh bench take "
-                                   "--device cuda)");
-}
-
 // --config: a named config (small, paper) or a JSON file of ModelConfig keys.
 inline lgh::nn::ModelConfig load_model_config(const std::string& name) {
   if (name == "paper" || name == "small") return lgh::nn::ModelConfig::named(name);

@@ -36,7 +36,8 @@ constexpr int64_t kDefaultSyntheticSamples = 512;
 
 void run_eval(const EvalArgs& a) {
   using namespace lgh;
-  require_cpu_device(Device::parse(a.device), "eval");
+  const Device device = Device::parse(a.device);
+  require_device(device, "eval");
   apply_threads(a.threads);
   // Check the outputs' locations before minutes of evaluation.
   { io::AtomicFile probe(a.json); }
@@ -53,6 +54,7 @@ void run_eval(const EvalArgs& a) {
   io::SafetensorsReader weights_file(a.weights);
   nn::LearnableGroupsModel<float> model(io::read_config(weights_file));
   io::load_weights(model, weights_file);
+  model.to(device);  // each batch is copied there, its predictions read back (eval::evaluate)
 
   const DataSpec spec = parse_data_spec(a.data);
   const int64_t S = model.config().input_size;

@@ -120,7 +120,8 @@ std::vector<std::string> list_images(const std::vector<std::string>& inputs) {
 
 void run_infer(const InferArgs& a) {
   using namespace lgh;
-  require_cpu_device(Device::parse(a.device), "infer");
+  const Device device = Device::parse(a.device);
+  require_device(device, "infer");
   apply_threads(a.threads);
   const std::vector<std::string> files = list_images(a.images);
   // Overlays are named after their image: two images with one name would overwrite each other.
@@ -140,6 +141,7 @@ void run_infer(const InferArgs& a) {
   io::SafetensorsReader weights_file(weights);
   nn::LearnableGroupsModel<float> model(io::read_config(weights_file));
   io::load_weights(model, weights_file);
+  model.to(device);  // each crop is copied there, its prediction read back (eval::estimate_hand)
 
   eval::EstimateOptions o;
   std::vector<double> v;

@@ -44,7 +44,8 @@ std::string duration(double s) {
 
 void run_train(const TrainArgs& a) {
   using namespace lgh;
-  require_cpu_device(Device::parse(a.device), "train");
+  const Device device = Device::parse(a.device);
+  require_device(device, "train");
   apply_threads(a.threads);
   nn::ModelConfig config = load_model_config(a.config);
   if (a.groups > 0) config.num_groups = a.groups;
@@ -84,6 +85,7 @@ void run_train(const TrainArgs& a) {
   o.log_every = a.log_every;
   o.protocol = default_protocol(spec);
   o.resume = a.resume;
+  o.device = device;
   o.on_message = [](const std::string& m) {
     std::printf("%s\n", m.c_str());
     std::fflush(stdout);
