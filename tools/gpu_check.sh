@@ -17,9 +17,11 @@
 #   2. check that the carried binaries load and run; if they do not, build
 #      them here (CMake, the carried header dependencies, this machine's nvcc);
 #   3. the GPU tests: every test_cuda* executable (test_cuda, test_cuda_fused,
-#      test_cuda_model, ...);
-#   4. compute-sanitizer memcheck on the GPU tests, racecheck on the fused
-#      kernels' tests;
+#      test_cuda_model, test_cuda_train, ...), then `lgh train`, `lgh eval`
+#      and `lgh infer` with --device cuda on a four-step `small` run;
+#   4. compute-sanitizer memcheck on the GPU tests (but test_cuda_train, whose
+#      kernels are test_cuda_model's and whose CPU-side runs would not fit
+#      the budget under the tool), racecheck on the fused kernels' tests;
 #   5. the kernel microbenchmarks (bench_kernels) against the unfused PyTorch
 #      sequences, eager and torch.compile (benchmarks/torch_fused_ops.py);
 #   6. `lgh bench --device cuda` (paper config: training step at batch 32,
@@ -194,12 +196,28 @@ fi
 # ---- 3. GPU tests -----------------------------------------------------------------
 tests=()
 for b in "$bin"/test_cuda*; do [ -x "$b" ] && tests+=("$(basename "$b")"); done
-for t in test_cuda test_cuda_fused test_cuda_model; do
+for t in test_cuda test_cuda_fused test_cuda_model test_cuda_train; do
   [ -x "$bin/$t" ] || row "$t" "FAIL" 0 "binary missing"
 done
 for t in "${tests[@]}"; do
   run_step "$t" 120 "$out/$t.log" "$bin/$t"
 done
+# The commands on the device, end to end: a short training (both stages, a
+# checkpoint, a held-out evaluation), then its weights evaluated and run on
+# an image (test_cuda_train compares the same code paths with the CPU).
+if [ -x "$bin/lgh" ]; then
+  cli="$out/cli_cuda"
+  rm -rf "$cli"
+  mkdir -p "$cli"
+  run_step "lgh train/eval/infer --device cuda" 90 "$out/lgh_cli_cuda.log" sh -c "
+    set -e
+    \"$bin/lgh\" train --data synthetic --config small --out \"$cli/run\" --steps 4 --batch 4 --stage1-steps 2 \
+      --log-every 2 --checkpoint-every 2 --eval-every 4 --eval-samples 8 --device cuda
+    \"$bin/lgh\" eval --weights \"$cli/run/last.safetensors\" --data synthetic --samples 8 --json \"$cli/eval.json\" --device cuda
+    \"$bin/lgh\" infer --weights \"$cli/run/last.safetensors\" --image tests/data/fixtures/rhd/evaluation/color/00000.png \
+      --json \"$cli/infer.json\" --device cuda
+    echo \"train, eval and infer on cuda: exit 0\""
+fi
 
 # ---- 4. compute-sanitizer ---------------------------------------------------------
 cs=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
@@ -207,6 +225,7 @@ if [ -z "$cs" ]; then
   row "compute-sanitizer" "SKIP" 0 "compute-sanitizer not found"
 else
   for t in "${tests[@]}"; do
+    [ "$t" = test_cuda_train ] && continue
     [ -x "$bin/$t" ] && run_step "memcheck $t" 75 "$out/memcheck_$t.log" \
       "$cs" --tool memcheck --error-exitcode 1 --leak-check no "$bin/$t"
   done
