@@ -7,32 +7,8 @@
 #include <vector>
 
 #include "common.cuh"
+#include "device_skip.hpp"
 
-namespace lgh_test {
-
-// The exit code ctest reads as SKIPPED (SKIP_RETURN_CODE): cuda_main.cu
-// returns it when test cases were skipped for want of a device and nothing
-// failed, so a run without a GPU never reads as passed.
-constexpr int kSkipReturnCode = 77;
-
-// Test cases that found no device (counted by LGH_REQUIRE_DEVICE_OR_SKIP).
-inline int& skipped_for_no_device() {
-  static int n = 0;
-  return n;
-}
-
-}  // namespace lgh_test
-
-// Every GPU test starts with this: without a device the test says so, is
-// counted as skipped, and passes nothing off as checked.
-#define LGH_REQUIRE_DEVICE_OR_SKIP()                                                                 \
-  do {                                                                                               \
-    if (lgh::cuda::device_count() == 0) {                                                            \
-      WARN("no CUDA device available: skipping " << Catch::getResultCapture().getCurrentTestName()); \
-      ++lgh_test::skipped_for_no_device();                                                           \
-      return;                                                                                        \
-    }                                                                                                \
-  } while (0)
 
 namespace lgh_test {
 
