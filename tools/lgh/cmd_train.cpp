@@ -6,7 +6,7 @@
 //             [--steps N] [--batch B] [--groups K] [--fusion on|off] [--manual-groups]
 //             [--stage 2d|full|both] [--stage1-steps N] [--lr-2d LR] [--lr-rest LR] [--beta B] [--init W] [--tau-interval N]
 //             [--augment on|off] [--eval-every N] [--eval-samples N] [--checkpoint-every N]
-//             [--log-every N] [--device cpu|cuda] [--resume] [--seed N] [--threads N]
+//             [--log-every N] [--device cpu|cuda[:N]] [--resume] [--seed N] [--threads N]
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -109,10 +109,11 @@ void run_train(const TrainArgs& a) {
   train::Trainer trainer(config, train_data, heldout, o);
   const char* groups = config.num_groups == 1 ? "no groups" : a.manual_groups ? "manual groups" : "learned groups";
   std::printf("train: %s config (%lld parameters, K = %d, fusion %s, %s) on %s, %lld steps of %lld, "
-              "stage %s, threads: %d -> %s\n",
+              "stage %s, threads: %d%s%s -> %s\n",
               a.config.c_str(), static_cast<long long>(trainer.model().num_parameters()), config.num_groups,
               config.uses_fusion() ? "on" : "off", groups, train_data->name().c_str(), static_cast<long long>(a.steps),
-              static_cast<long long>(a.batch), a.stage.c_str(), num_threads(), a.out.c_str());
+              static_cast<long long>(a.batch), a.stage.c_str(), num_threads(), device.is_cpu() ? "" : ", device ",
+              device.is_cpu() ? "" : device.str().c_str(), a.out.c_str());
   std::fflush(stdout);
   trainer.run();
   std::printf("done: %s/{last,best}.safetensors, log.csv, groups.png, groups.txt\n", a.out.c_str());
