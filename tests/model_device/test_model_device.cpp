@@ -18,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include "fake_device.hpp"
+#include "lgh/train/step.hpp"
 
 using namespace lgh;
 
@@ -46,14 +47,8 @@ struct Trainee {
   explicit Trainee(Device device) : model(tiny(), 1) {
     model.to(device);
     flat = nn::flatten(model);
-    std::vector<optim::ParamGroup<float>> groups(3);
-    groups[0].params = model.parameters(nn::ParamGroup::Backbone);
-    groups[0].lr = 1e-4;
-    groups[1].params = model.parameters(nn::ParamGroup::Selector);
-    groups[1].lr = 1e-1;
-    groups[2].params = model.parameters(nn::ParamGroup::Fusion);
-    groups[2].lr = 1e-2;
-    adam = std::make_unique<optim::Adam<float>>(groups);
+    adam = std::make_unique<optim::Adam<float>>(
+        train::parameter_groups(model, train::Stage::Full, train::LearningRates{}));
     model.train();
   }
 };
