@@ -11,7 +11,7 @@
 #      regressors and the fusion start random), and prints the held-out EPE
 #      before and after;
 # and draws the joint groups the shipped model learned.
-# Everything goes to demo_out/; on 2 cores, the build and then about 4 minutes.
+# Everything goes to demo_out/; on 2 cores, about 4 minutes, the build included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh build
