@@ -129,4 +129,17 @@ struct FakeDevice {
 };
 inline void install_fake_device() { static FakeDevice once; }
 
+// The tiny model configuration both device tests run (64 px, F 8, K 3).
+inline nn::ModelConfig tiny() {
+  nn::ModelConfig c;
+  c.input_size = 64;
+  c.features = 8;
+  c.p0 = 4;
+  c.p1 = 4;
+  c.num_groups = 3;
+  c.hourglass_depth = 2;
+  c.hourglass_modules = 1;
+  return c;
+}
+
 }  // namespace lgh_fake_device

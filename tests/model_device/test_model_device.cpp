@@ -26,18 +26,6 @@ namespace {
 
 using namespace lgh_fake_device;
 
-nn::ModelConfig tiny() {
-  nn::ModelConfig c;
-  c.input_size = 64;
-  c.features = 8;
-  c.p0 = 4;
-  c.p1 = 4;
-  c.num_groups = 3;
-  c.hourglass_depth = 2;
-  c.hourglass_modules = 1;
-  return c;
-}
-
 // A model, its flat buffers and Adam with the paper's three groups, on `device`.
 struct Trainee {
   nn::LearnableGroupsModel<float> model;

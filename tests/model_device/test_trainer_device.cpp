@@ -23,18 +23,6 @@ using namespace lgh_fake_device;
 
 namespace {
 
-nn::ModelConfig tiny() {
-  nn::ModelConfig c;
-  c.input_size = 64;
-  c.features = 8;
-  c.p0 = 4;
-  c.p1 = 4;
-  c.hourglass_depth = 2;
-  c.hourglass_modules = 1;
-  c.num_groups = 3;
-  return c;
-}
-
 std::shared_ptr<const data::Dataset> hands(uint64_t seed) {
   data::SyntheticConfig c;
   c.image_size = 80;
