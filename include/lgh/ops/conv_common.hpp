@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "lgh/cpu/sgemm.hpp"
+
 namespace lgh {
 namespace ops {
 namespace detail {
@@ -53,6 +55,19 @@ struct ConvEpilogue {
     if (residual) v += r;
     if (relu_after_residual) v = v > T(0) ? v : T(0);
     return v;
+  }
+
+  // The same steps after adding bias (per output channel, may be null), as
+  // the GEMM's epilogue for rows o0.. of image n and columns p0.. of y
+  // (output positions, P per channel): applied as each tile is stored.
+  ::lgh::cpu::GemmEpilogue<T> for_gemm(const T* bias, int64_t n, int64_t O, int64_t o0, int64_t P, int64_t p0) const {
+    ::lgh::cpu::GemmEpilogue<T> e;
+    e.bias = bias ? bias + o0 : nullptr;
+    e.relu = relu;
+    e.residual = residual ? residual + (n * O + o0) * P + p0 : nullptr;
+    e.ldr = P;
+    e.relu_after_residual = relu_after_residual;
+    return e;
   }
 
   // Rows o0..o1 of image n, columns p0..p0+cols, of y (row stride P).

@@ -13,7 +13,9 @@
 // small images, output-channel ranges) are spread over the thread pool.
 // Pointwise convolutions (1x1, stride 1, no padding) skip im2col entirely.
 // 3x3 convolutions with stride 1 and padding 1 (forward and data gradient)
-// use the Winograd F(2x2, 3x3) kernel of winograd.hpp where it is faster.
+// use the Winograd F(4x4, 3x3) kernel of winograd_f4.hpp on images of 32x32
+// and more (over the batch), F(2x2, 3x3) of winograd.hpp on smaller ones
+// where it is faster than im2col.
 // All routines overwrite their outputs.
 #pragma once
 
@@ -26,6 +28,7 @@
 #include "lgh/ops/conv_common.hpp"
 #include "lgh/ops/gemm.hpp"
 #include "lgh/ops/winograd.hpp"
+#include "lgh/ops/winograd_f4.hpp"
 
 namespace lgh {
 namespace ops {
@@ -179,18 +182,16 @@ void conv_forward_im2col(const T* x, const T* w, const T* bias, T* y, const Conv
     if (o0 >= o1) return;
     const int64_t p0 = b * pb, p1 = std::min(P, p0 + pb), cols = p1 - p0;
     T* yb = y + (n * g.O + o0) * P + p0;
-    if (bias) {
-      for (int64_t o = o0; o < o1; ++o) std::fill(yb + (o - o0) * P, yb + (o - o0) * P + cols, bias[o]);
-    }
+    // Bias, ReLU and the residual are applied by the GEMM as it stores.
+    const ::lgh::cpu::GemmEpilogue<T> e = epilogue.for_gemm(bias, n, g.O, o0, P, p0);
     const T* wo = w + o0 * K;
     if (g.pointwise()) {
-      gemm<T>(false, false, o1 - o0, cols, K, wo, K, x + n * g.C * HW + p0, HW, yb, P, bias != nullptr);
+      gemm<T>(false, false, o1 - o0, cols, K, wo, K, x + n * g.C * HW + p0, HW, yb, P, false, e);
     } else {
       T* col = conv_scratch<T>(static_cast<size_t>(K * cols));
       im2col_block(x + n * g.C * HW, g, p0, p1, col);
-      gemm<T>(false, false, o1 - o0, cols, K, wo, K, col, cols, yb, P, bias != nullptr);
+      gemm<T>(false, false, o1 - o0, cols, K, wo, K, col, cols, yb, P, false, e);
     }
-    if (epilogue.active()) epilogue.apply(yb, n, g.O, o0, o1, P, p0, cols);
   });
 }
 
@@ -237,7 +238,8 @@ void conv_backward_data_im2col(const T* gy, const T* w, T* gx, const ConvGeometr
 template <typename T>
 void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometry& g,
                   const ConvEpilogue<T>& epilogue = {}) {
-  if (winograd_pays(g)) winograd_conv3x3(x, w, false, bias, y, g.N, g.C, g.O, g.H, g.W, epilogue);
+  if (winograd4_pays(g)) winograd4_conv3x3(x, w, false, bias, y, g.N, g.C, g.O, g.H, g.W, epilogue);
+  else if (winograd_pays(g)) winograd_conv3x3(x, w, false, bias, y, g.N, g.C, g.O, g.H, g.W, epilogue);
   else conv_forward_im2col(x, w, bias, y, g, epilogue);
 }
 
@@ -246,7 +248,13 @@ void conv_forward(const T* x, const T* w, const T* bias, T* y, const ConvGeometr
 // kernel transposed in (O, C) and rotated by 180 degrees.
 template <typename T>
 void conv_backward_data(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
-  if (winograd_pays(g)) winograd_conv3x3(gy, w, true, static_cast<const T*>(nullptr), gx, g.N, g.O, g.C, g.H, g.W, {});
+  // The adjoint's input channels are the forward's outputs: the geometry
+  // with C and O exchanged decides.
+  ConvGeometry adjoint = g;
+  std::swap(adjoint.C, adjoint.O);
+  const T* none = nullptr;
+  if (winograd4_pays(adjoint)) winograd4_conv3x3(gy, w, true, none, gx, g.N, g.O, g.C, g.H, g.W, {});
+  else if (winograd_pays(g)) winograd_conv3x3(gy, w, true, none, gx, g.N, g.O, g.C, g.H, g.W, {});
   else conv_backward_data_im2col(gy, w, gx, g);
 }
 

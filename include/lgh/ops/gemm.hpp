@@ -116,14 +116,21 @@ void eigen_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, con
   else run(CM{}, CM{});
 }
 
-// C[M,N] (=|+=) op(A) * op(B), as eigen_gemm; float through lgh::cpu::sgemm.
+// C[M,N] (=|+=) op(A) * op(B), then the epilogue (lgh::cpu::GemmEpilogue: bias
+// per row, ReLU, residual, ReLU), as eigen_gemm; float through
+// lgh::cpu::sgemm, which applies the epilogue as it stores each tile, other
+// types in a pass after the product.
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T* C, int64_t ldc, bool accumulate) {
-  if constexpr (std::is_same_v<T, float>)
-    ::lgh::cpu::sgemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
-  else
+          int64_t ldb, T* C, int64_t ldc, bool accumulate, const ::lgh::cpu::GemmEpilogue<T>& epilogue = {}) {
+  if constexpr (std::is_same_v<T, float>) {
+    ::lgh::cpu::sgemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate, epilogue);
+  } else {
     eigen_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
+    if (epilogue.active())
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = epilogue.finish(i, j, C[i * ldc + j]);
+  }
 }
 
 }  // namespace detail
