@@ -42,13 +42,12 @@ __global__ void soft_argmax_maps(const float* h, const float* dm, int maps, int 
 }
 
 __global__ void select_and_backproject(const float* s, const float* x, int K, int J, const float* k, float z_root,
-                                       float s0, float* xyz) {
+                                       float s0, float* uvd, float* xyz) {
   const int j = blockIdx.x * blockDim.x + threadIdx.x;
   if (j >= J) return;
   const float scale[3] = {4.f, 4.f, 1.f};
-  float uvd[3];
-  math::group_select_point(s + j * K, x + j * 3, static_cast<int64_t>(J) * 3, K, 3, scale, uvd);
-  math::backproject_point(uvd, k, z_root, s0, xyz + 3 * j);
+  math::group_select_point(s + j * K, x + j * 3, static_cast<int64_t>(J) * 3, K, 3, scale, uvd + 3 * j);
+  math::backproject_point(uvd + 3 * j, k, z_root, s0, xyz + 3 * j);
 }
 
 __global__ void adam_elements(float* p, const float* g, float* m, float* v, int n, optim::AdamScalars<float> s) {
@@ -133,18 +132,38 @@ TEST_CASE("group selection and back-projection agree on host and device", "[cuda
   const int J = 21, K = 3;
   const auto s = random_values(J * K, 4, 0, 1), x = random_values(K * J * 3, 5, 0, 60);
   const std::vector<float> k = {500.f, 510.f, 128.f, 120.f};
-  std::vector<float> cpu(J * 3);
+  const float z_root = 600.f, s0 = 40.f;
+  std::vector<float> cpu_uvd(J * 3), cpu(J * 3);
   const float scale[3] = {4.f, 4.f, 1.f};
   for (int j = 0; j < J; ++j) {
-    float uvd[3];
-    math::group_select_point(s.data() + j * K, x.data() + j * 3, int64_t(J) * 3, K, 3, scale, uvd);
-    math::backproject_point(uvd, k.data(), 600.f, 40.f, cpu.data() + 3 * j);
+    math::group_select_point(s.data() + j * K, x.data() + j * 3, int64_t(J) * 3, K, 3, scale, cpu_uvd.data() + 3 * j);
+    math::backproject_point(cpu_uvd.data() + 3 * j, k.data(), z_root, s0, cpu.data() + 3 * j);
   }
-  float *d_s = to_device(s), *d_x = to_device(x), *d_k = to_device(k), *d_xyz = to_device(std::vector<float>(J * 3, NAN));
-  cuda::launch_kernel("select_and_backproject", select_and_backproject, 1, 32, 0, nullptr, d_s, d_x, K, J, d_k, 600.f,
-                      40.f, d_xyz);
-  require_close(to_host(d_xyz, J * 3), cpu, 1e-6f);
-  for (float* p : {d_s, d_x, d_k, d_xyz}) cudaFree(p);
+  float *d_s = to_device(s), *d_x = to_device(x), *d_k = to_device(k);
+  float *d_uvd = to_device(std::vector<float>(J * 3, NAN)), *d_xyz = to_device(std::vector<float>(J * 3, NAN));
+  cuda::launch_kernel("select_and_backproject", select_and_backproject, 1, 32, 0, nullptr, d_s, d_x, K, J, d_k, z_root,
+                      s0, d_uvd, d_xyz);
+  // The selection is a sum of K positive products: a few roundings, whether
+  // or not a compiler fuses them into FMAs.
+  const float rel = 1e-6f;
+  require_close(to_host(d_uvd, J * 3), cpu_uvd, rel);
+  // Eq. 1-3 subtract the principal point from u and v, which cancels where
+  // a joint lies near it: an error of rel |u| in u becomes z rel |u| / fx in
+  // x. The device must stay within what that rounding of (u, v, d) gives.
+  const auto gpu = to_host(d_xyz, J * 3);
+  for (int j = 0; j < J; ++j) {
+    const float* uvd = cpu_uvd.data() + 3 * j;
+    const float z = s0 * uvd[2] + z_root, dz = rel * (std::fabs(s0 * uvd[2]) + z_root);
+    for (int c = 0; c < 2; ++c) {
+      const float xn = (uvd[c] - k[2 + c]) / k[c];
+      const float bound = z * rel * (std::fabs(uvd[c]) + k[2 + c]) / k[c] + std::fabs(xn) * dz + rel * std::fabs(cpu[3 * j + c]);
+      INFO("joint " << j << " axis " << c << ": device " << gpu[3 * j + c] << " vs host " << cpu[3 * j + c]);
+      REQUIRE(std::fabs(gpu[3 * j + c] - cpu[3 * j + c]) <= bound);
+    }
+    INFO("joint " << j << " depth: device " << gpu[3 * j + 2] << " vs host " << z);
+    REQUIRE(std::fabs(gpu[3 * j + 2] - cpu[3 * j + 2]) <= dz);
+  }
+  for (float* p : {d_s, d_x, d_k, d_uvd, d_xyz}) cudaFree(p);
 }
 
 TEST_CASE("the Adam update is bit-identical on host and device", "[cuda][math][optim]") {
