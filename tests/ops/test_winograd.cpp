@@ -169,6 +169,68 @@ TEST_CASE("Winograd in double is as exact as the direct sum", "[ops][conv][winog
   }
 }
 
+// gw[o, c, ki, kj] = sum_{n, i, j} gy[n, o, i, j] x[n, c, i + ki - 1, j + kj - 1],
+// gb[o] = sum gy[n, o]: the weight gradient of the forward convolution above.
+template <typename T>
+std::vector<double> direct_weight_grad3x3(const std::vector<T>& x, const std::vector<T>& gy, const Shape5& s,
+                                          std::vector<double>* gb) {
+  std::vector<double> gw(static_cast<size_t>(s.Cout * s.Cin * 9), 0.0);
+  if (gb) gb->assign(static_cast<size_t>(s.Cout), 0.0);
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t o = 0; o < s.Cout; ++o)
+      for (int64_t i = 0; i < s.H; ++i)
+        for (int64_t j = 0; j < s.W; ++j) {
+          const double g = double(gy[((n * s.Cout + o) * s.H + i) * s.W + j]);
+          if (gb) (*gb)[o] += g;
+          for (int64_t c = 0; c < s.Cin; ++c)
+            for (int64_t ki = 0; ki < 3; ++ki)
+              for (int64_t kj = 0; kj < 3; ++kj) {
+                const int64_t ih = i + ki - 1, iw = j + kj - 1;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                gw[((o * s.Cin + c) * 3 + ki) * 3 + kj] += g * double(x[((n * s.Cin + c) * s.H + ih) * s.W + iw]);
+              }
+        }
+  return gw;
+}
+
+TEST_CASE("Winograd weight gradient matches a direct sum", "[ops][conv][winograd]") {
+  // F(2x2)'s transforms of x and gy only add and subtract, and G's entries
+  // are 1/2: the float error is that of the im2col GEMM's long sums (about
+  // 1e-6 of the largest gradient); a wrong transform is off by O(1).
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    uint64_t seed = 500;
+    for (const Shape5& s : kShapes) {
+      INFO("shape N=" << s.N << " C=" << s.Cin << " O=" << s.Cout << " " << s.H << "x" << s.W << ", threads "
+                      << threads);
+      const auto x = random_values<float>(s.N * s.Cin * s.H * s.W, ++seed);
+      const auto gy = random_values<float>(s.N * s.Cout * s.H * s.W, ++seed);
+      std::vector<double> gb_ref;
+      const auto gw_ref = direct_weight_grad3x3(x, gy, s, &gb_ref);
+      std::vector<float> gw(gw_ref.size(), -7.0f), gb(gb_ref.size(), -7.0f);
+      ops::detail::winograd_conv3x3_backward_weight(x.data(), gy.data(), gw.data(), gb.data(), s.N, s.Cin, s.Cout,
+                                                    s.H, s.W);
+      CHECK(relative_error(gw, gw_ref) < 1e-5);
+      CHECK(relative_error(gb, gb_ref) < 1e-5);
+      std::vector<float> gw_nobias(gw_ref.size(), -7.0f);
+      ops::detail::winograd_conv3x3_backward_weight(x.data(), gy.data(), gw_nobias.data(), static_cast<float*>(nullptr),
+                                                    s.N, s.Cin, s.Cout, s.H, s.W);
+      CHECK(gw_nobias == gw);
+    }
+  }
+  set_num_threads(2);
+  for (const Shape5& s : kShapes) {
+    INFO("double, shape N=" << s.N << " C=" << s.Cin << " O=" << s.Cout << " " << s.H << "x" << s.W);
+    const auto x = random_values<double>(s.N * s.Cin * s.H * s.W, 601);
+    const auto gy = random_values<double>(s.N * s.Cout * s.H * s.W, 602);
+    const auto gw_ref = direct_weight_grad3x3(x, gy, s, nullptr);
+    std::vector<double> gw(gw_ref.size());
+    ops::detail::winograd_conv3x3_backward_weight(x.data(), gy.data(), gw.data(), static_cast<double*>(nullptr), s.N,
+                                                  s.Cin, s.Cout, s.H, s.W);
+    CHECK(relative_error(gw, gw_ref) < 1e-13);
+  }
+}
+
 // conv_forward / conv_backward_data on a geometry: the same bits as `kernel`
 // (the one the dispatch must choose), and within its tolerance of im2col.
 void check_dispatch(const ConvGeometry& g, const KernelCase& k) {
@@ -192,9 +254,19 @@ void check_dispatch(const ConvGeometry& g, const KernelCase& k) {
   ops::detail::conv_backward_data_im2col(gy.data(), w.data(), gx_ref.data(), g);
   CHECK(gx == gx_kernel);
   CHECK(relative_error(gx, std::vector<double>(gx_ref.begin(), gx_ref.end())) < k.tolerance);
+
+  // The weight gradient: F(2x2) wherever Winograd pays.
+  std::vector<float> gw(w.size()), gb(b.size()), gw_kernel(w.size()), gb_kernel(b.size());
+  ops::detail::conv_backward_weight(x.data(), gy.data(), gw.data(), gb.data(), g);
+  ops::detail::winograd_conv3x3_backward_weight(x.data(), gy.data(), gw_kernel.data(), gb_kernel.data(), g.N, g.C, g.O,
+                                                g.H, g.W);
+  CHECK(gw == gw_kernel);
+  CHECK(gb == gb_kernel);
+  const Shape5 s{g.N, g.C, g.O, g.H, g.W};
+  CHECK(relative_error(gw, direct_weight_grad3x3(x, gy, s, nullptr)) < 1e-5);
 }
 
-TEST_CASE("conv_forward and conv_backward_data choose Winograd and agree with im2col", "[ops][conv][winograd]") {
+TEST_CASE("conv_forward, conv_backward_data and conv_backward_weight choose Winograd and agree with im2col", "[ops][conv][winograd]") {
   // 40 tiles of 4x4 over the batch: F(2x2) (160 tiles of 2x2).
   ConvGeometry g;
   g.N = 2, g.C = 64, g.H = 16, g.W = 17, g.O = 72, g.KH = 3, g.KW = 3, g.stride = 1, g.pad = 1;

@@ -15,7 +15,9 @@
 // 3x3 convolutions with stride 1 and padding 1 (forward and data gradient)
 // use the Winograd F(4x4, 3x3) kernel of winograd_f4.hpp on images of 32x32
 // and more (over the batch), F(2x2, 3x3) of winograd.hpp on smaller ones
-// where it is faster than im2col.
+// where it is faster than im2col; their weight gradient uses F(2x2, 3x3)
+// wherever that pays (F(4x4)'s larger transform constants would scale the
+// rounding of sums over the whole batch).
 // All routines overwrite their outputs.
 #pragma once
 
@@ -258,9 +260,14 @@ void conv_backward_data(const T* gy, const T* w, T* gx, const ConvGeometry& g) {
   else conv_backward_data_im2col(gy, w, gx, g);
 }
 
-// gw[O,C,KH,KW] = sum_n gy[n] * im2col(x[n])^T and gb[O] = sum gy (gb may be null).
+// gw[O,C,KH,KW] = sum_n gy[n] * im2col(x[n])^T and gb[O] = sum gy (gb may be null);
+// 3x3 s1 p1 convolutions where Winograd pays take F(2x2, 3x3) instead.
 template <typename T>
 void conv_backward_weight(const T* x, const T* gy, T* gw, T* gb, const ConvGeometry& g) {
+  if (winograd_pays(g)) {
+    winograd_conv3x3_backward_weight(x, gy, gw, gb, g.N, g.C, g.O, g.H, g.W);
+    return;
+  }
   const int64_t P = g.cols(), K = g.rows(), HW = g.H * g.W;
   const int threads = num_threads();
   const int64_t pb = conv_block_cols(K, P, (threads + g.N - 1) / g.N, sizeof(T));
